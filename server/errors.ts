@@ -1,0 +1,48 @@
+/**
+ * One error type for everything the server refuses. `code` is stable (clients switch on it),
+ * `message` is for people. It is translated to a socket ack or an HTTP status only at the edge.
+ */
+export const ERROR_CODES = {
+  bad_request: 400,
+  invalid_payload: 400,
+  invalid_session_id: 400,
+  not_joined: 409,
+  unsupported_media_type: 415,
+  undecodable_image: 422,
+  undecodable_video: 422,
+  image_too_large: 413,
+  payload_too_large: 413,
+  frame_dropped: 503,
+  queue_full: 503,
+  not_ready: 503,
+  not_found: 404,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Any thrown value as an AppError; unknown failures become `internal` without leaking internals. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  return new AppError('internal', 'internal error');
+}

@@ -1,0 +1,125 @@
+import client from 'prom-client';
+
+/**
+ * Every Prometheus metric of the server, defined once. Prefix `moodwire_`, seconds for time,
+ * `_total` for counters. Modules import the metric they record; nothing else creates metrics.
+ */
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry, prefix: 'moodwire_' });
+
+/** 1 ms .. 5 s: real-time latencies live in the low buckets, stalls show in the high ones. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5];
+
+export const STAGES = ['decode', 'detect', 'landmarks', 'align', 'classify', 'total'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const stageSeconds = new client.Histogram({
+  name: 'moodwire_stage_duration_seconds',
+  help: 'Time spent in one pipeline stage for one frame (classify: the frame waits for its batch).',
+  labelNames: ['stage', 'source'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const frameLatencySeconds = new client.Histogram({
+  name: 'moodwire_frame_latency_seconds',
+  help: 'End-to-end server time from frame receipt to its answer.',
+  labelNames: ['source'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const batchSize = new client.Histogram({
+  name: 'moodwire_batch_size',
+  help: 'Faces per classifier batch.',
+  buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+  registers: [registry],
+});
+
+export const batchQueueWaitSeconds = new client.Histogram({
+  name: 'moodwire_batch_queue_wait_seconds',
+  help: 'Time a face waits in the dynamic batcher before its batch runs.',
+  labelNames: ['priority'] as const,
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+});
+
+export const framesReceived = new client.Counter({
+  name: 'moodwire_frames_received_total',
+  help: 'Frames received, by source (live, upload, video).',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
+
+export const framesProcessed = new client.Counter({
+  name: 'moodwire_frames_processed_total',
+  help: 'Frames analysed to the end, by source.',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
+
+export const framesDropped = new client.Counter({
+  name: 'moodwire_frames_dropped_total',
+  help: 'Frames not analysed, by reason (superseded, queue_full, error, ...).',
+  labelNames: ['reason'] as const,
+  registers: [registry],
+});
+
+export const facesClassified = new client.Counter({
+  name: 'moodwire_faces_classified_total',
+  help: 'Faces classified, by source.',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
+
+export const errorsTotal = new client.Counter({
+  name: 'moodwire_errors_total',
+  help: 'Requests refused or failed, by error code.',
+  labelNames: ['code'] as const,
+  registers: [registry],
+});
+
+export const videoJobsTotal = new client.Counter({
+  name: 'moodwire_video_jobs_total',
+  help: 'Video jobs finished, by outcome (done, failed, deleted).',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const connectedSockets = new client.Gauge({
+  name: 'moodwire_connected_sockets',
+  help: 'socket.io connections open now.',
+  registers: [registry],
+});
+
+export const activeSessions = new client.Gauge({
+  name: 'moodwire_sessions',
+  help: 'Live sessions with at least one participant.',
+  registers: [registry],
+});
+
+export const queueDepth = new client.Gauge({
+  name: 'moodwire_queue_depth',
+  help: 'Items waiting, by queue (batcher_live, batcher_file, frames, video_jobs).',
+  labelNames: ['queue'] as const,
+  registers: [registry],
+});
+
+export const runningVideoJobs = new client.Gauge({
+  name: 'moodwire_video_jobs_running',
+  help: 'Video jobs being analysed now.',
+  registers: [registry],
+});
+
+export const liveTensors = new client.Gauge({
+  name: 'moodwire_tf_tensors',
+  help: 'Live tfjs tensors in the main thread (a growing value means a leak).',
+  registers: [registry],
+});
+
+export const modelInfo = new client.Gauge({
+  name: 'moodwire_model_info',
+  help: 'Always 1; labels name the loaded emotion model and the backend that runs it.',
+  labelNames: ['model_version', 'backend', 'detector'] as const,
+  registers: [registry],
+});
