@@ -40,3 +40,22 @@ export interface FaceResult {
   dominant: Emotion;
   smoothed: EmotionScores;
 }
+
+/** A frame's analysis before tracking: faces plus where the time went (milliseconds). */
+export interface FrameAnalysis {
+  width: number;
+  height: number;
+  faces: ClassifiedFace[];
+  timings: Partial<Record<'decode' | 'detect' | 'landmarks' | 'align' | 'classify' | 'total', number>>;
+}
+
+/**
+ * decode -> detect -> landmarks -> align -> batch classify, shared by live frames, single-image
+ * uploads and video jobs. Tracking and smoothing are per stream and happen after it.
+ */
+export interface FrameAnalyzer {
+  /** Encoded JPEG/PNG/WebP bytes; throws AppError('undecodable_image' | 'image_too_large'). */
+  analyzeEncoded(image: Uint8Array, source: FrameSource): Promise<FrameAnalysis>;
+  /** Already-decoded RGB (e.g. raw frames piped from ffmpeg). */
+  analyzeRgb(frame: RgbFrame, source: FrameSource): Promise<FrameAnalysis>;
+}
