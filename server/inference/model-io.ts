@@ -1,0 +1,58 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Reads and writes tfjs layers models as model.json + one weights .bin on disk. tfjs's own
+ * `file://` handler ships only with tfjs-node, which cannot install everywhere, so this is the
+ * path used on every backend.
+ */
+export function directoryIO(dir: string): tf.io.IOHandler {
+  return {
+    async load(): Promise<tf.io.ModelArtifacts> {
+      const modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      const buffers: Buffer[] = [];
+      for (const group of modelJson.weightsManifest) {
+        specs.push(...group.weights);
+        for (const file of group.paths) buffers.push(await readFile(path.join(dir, file)));
+      }
+      const joined = Buffer.concat(buffers);
+      const weightData = joined.buffer.slice(joined.byteOffset, joined.byteOffset + joined.byteLength);
+      return {
+        modelTopology: modelJson.modelTopology,
+        format: modelJson.format,
+        generatedBy: modelJson.generatedBy,
+        convertedBy: modelJson.convertedBy,
+        trainingConfig: modelJson.trainingConfig,
+        userDefinedMetadata: modelJson.userDefinedMetadata,
+        weightSpecs: specs,
+        weightData,
+      };
+    },
+    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      await mkdir(dir, { recursive: true });
+      const weightsFile = 'weights.bin';
+      const weightData = artifacts.weightData;
+      if (!weightData || Array.isArray(weightData)) throw new Error('expected one weights buffer');
+      const modelJson = {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: artifacts.convertedBy ?? null,
+        userDefinedMetadata: artifacts.userDefinedMetadata,
+        weightsManifest: [{ paths: [weightsFile], weights: artifacts.weightSpecs ?? [] }],
+      };
+      // Write to temporary names and rename, so a server watching the folder never reads half a model.
+      await writeFile(path.join(dir, `${weightsFile}.tmp`), Buffer.from(weightData));
+      await writeFile(path.join(dir, 'model.json.tmp'), JSON.stringify(modelJson));
+      await rename(path.join(dir, `${weightsFile}.tmp`), path.join(dir, weightsFile));
+      await rename(path.join(dir, 'model.json.tmp'), path.join(dir, 'model.json'));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    },
+  };
+}
+
+export function loadLayersModelFromDir(dir: string): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(directoryIO(dir));
+}
