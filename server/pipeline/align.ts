@@ -1,0 +1,187 @@
+import { AppError } from '../errors.ts';
+import type { AlignmentTemplate } from '../inference/model-card.ts';
+import type { Point, RgbFrame } from './types.ts';
+
+/**
+ * Face alignment to FER2013 framing: a similarity transform (rotation, uniform scale,
+ * translation) that puts the eye centres and the mouth centre where FER2013 training faces have
+ * them (the template measured by training/template.ts), then a size x size grey crop sampled
+ * bilinearly. Pure TypeScript: it runs once per face per frame and needs no tensors.
+ *
+ * Coordinates are continuous image coordinates as face-api reports them: pixel (i, j) covers
+ * [i, i+1) x [j, j+1), so its centre is (i + 0.5, j + 0.5). The template uses the same convention
+ * in crop pixels.
+ */
+
+/** face-api's 68-point layout (iBUG 300-W): index ranges, end exclusive. */
+export const LANDMARKS_68 = {
+  count: 68,
+  /** eye on the image's left (the subject's right eye) */
+  leftEye: [36, 42],
+  /** eye on the image's right */
+  rightEye: [42, 48],
+  /** outer (48..59) and inner (60..67) lip contours */
+  mouth: [48, 68],
+} as const;
+
+/** x' = a*x - b*y + tx, y' = b*x + a*y + ty (a = s*cos(theta), b = s*sin(theta)). */
+export interface Similarity {
+  a: number;
+  b: number;
+  tx: number;
+  ty: number;
+}
+
+export interface FacePoints {
+  leftEye: Point;
+  rightEye: Point;
+  mouth: Point;
+}
+
+/** Relative least-squares weights of the three points; the eyes fix roll best, the mouth fixes scale on turned heads. */
+export interface AlignWeights {
+  eyes: number;
+  mouth: number;
+}
+
+export const DEFAULT_ALIGN_WEIGHTS: AlignWeights = { eyes: 1, mouth: 1 };
+
+function meanPoint(points: readonly Point[], from: number, to: number): Point {
+  let sx = 0;
+  let sy = 0;
+  for (let i = from; i < to; i++) {
+    const p = points[i]!;
+    sx += p[0];
+    sy += p[1];
+  }
+  return [sx / (to - from), sy / (to - from)];
+}
+
+/** Eye centres (mean of the 6 points of each eye) and mouth centre (mean of the 20 lip points). */
+export function facePointsFrom68(landmarks: readonly Point[]): FacePoints {
+  if (landmarks.length !== LANDMARKS_68.count) {
+    throw new AppError('bad_request', `expected ${LANDMARKS_68.count} landmarks, got ${landmarks.length}`);
+  }
+  for (const p of landmarks) {
+    if (!Number.isFinite(p[0]) || !Number.isFinite(p[1])) throw new AppError('bad_request', 'landmark is not finite');
+  }
+  return {
+    leftEye: meanPoint(landmarks, ...LANDMARKS_68.leftEye),
+    rightEye: meanPoint(landmarks, ...LANDMARKS_68.rightEye),
+    mouth: meanPoint(landmarks, ...LANDMARKS_68.mouth),
+  };
+}
+
+/**
+ * Weighted least-squares similarity mapping `from[i]` onto `to[i]` (closed form, no reflection).
+ * Throws when the `from` points coincide (no scale or rotation can be recovered).
+ */
+export function fitSimilarity(from: readonly Point[], to: readonly Point[], weights?: readonly number[]): Similarity {
+  if (from.length !== to.length || from.length < 2) throw new AppError('bad_request', 'need at least 2 point pairs');
+  const w = (i: number): number => weights?.[i] ?? 1;
+  let sw = 0;
+  let fx = 0;
+  let fy = 0;
+  let tx = 0;
+  let ty = 0;
+  for (let i = 0; i < from.length; i++) {
+    const wi = w(i);
+    sw += wi;
+    fx += wi * from[i]![0];
+    fy += wi * from[i]![1];
+    tx += wi * to[i]![0];
+    ty += wi * to[i]![1];
+  }
+  fx /= sw;
+  fy /= sw;
+  tx /= sw;
+  ty /= sw;
+  let norm = 0;
+  let dot = 0;
+  let cross = 0;
+  for (let i = 0; i < from.length; i++) {
+    const wi = w(i);
+    const ux = from[i]![0] - fx;
+    const uy = from[i]![1] - fy;
+    const vx = to[i]![0] - tx;
+    const vy = to[i]![1] - ty;
+    norm += wi * (ux * ux + uy * uy);
+    dot += wi * (ux * vx + uy * vy);
+    cross += wi * (ux * vy - uy * vx);
+  }
+  if (!(norm > 1e-9)) throw new AppError('bad_request', 'landmarks are degenerate (points coincide)');
+  const a = dot / norm;
+  const b = cross / norm;
+  return { a, b, tx: tx - (a * fx - b * fy), ty: ty - (b * fx + a * fy) };
+}
+
+export function applySimilarity(t: Similarity, p: Point): Point {
+  return [t.a * p[0] - t.b * p[1] + t.tx, t.b * p[0] + t.a * p[1] + t.ty];
+}
+
+export function similarityScale(t: Similarity): number {
+  return Math.hypot(t.a, t.b);
+}
+
+/** Rotation in radians (positive = clockwise on screen, since y points down). */
+export function similarityAngle(t: Similarity): number {
+  return Math.atan2(t.b, t.a);
+}
+
+/** The transform from template (crop) coordinates to frame coordinates for these face points. */
+export function templateToFrame(points: FacePoints, template: AlignmentTemplate, weights = DEFAULT_ALIGN_WEIGHTS): Similarity {
+  return fitSimilarity(
+    [template.leftEye, template.rightEye, template.mouth],
+    [points.leftEye, points.rightEye, points.mouth],
+    [weights.eyes, weights.eyes, weights.mouth],
+  );
+}
+
+/**
+ * size*size grey values (0..255, BT.601 luma, row-major) sampled from `frame` through `toFrame`
+ * (crop -> frame coordinates), bilinear, replicating edge pixels outside the frame.
+ */
+export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): Float32Array {
+  const { data, width, height } = frame;
+  if (width < 1 || height < 1 || data.length < width * height * 3) {
+    throw new AppError('bad_request', `frame data holds ${data.length} bytes, expected ${width * height * 3}`);
+  }
+  const out = new Float32Array(size * size);
+  const luma = (x: number, y: number): number => {
+    const i = (y * width + x) * 3;
+    return 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  };
+  const { a, b, tx, ty } = toFrame;
+  const maxX = width - 1;
+  const maxY = height - 1;
+  for (let v = 0; v < size; v++) {
+    const cv = v + 0.5;
+    for (let u = 0; u < size; u++) {
+      const cu = u + 0.5;
+      // frame position of this crop pixel's centre, in pixel-index space (centres on integers)
+      const x = a * cu - b * cv + tx - 0.5;
+      const y = b * cu + a * cv + ty - 0.5;
+      const x0f = Math.floor(x);
+      const y0f = Math.floor(y);
+      const fx = x - x0f;
+      const fy = y - y0f;
+      const x0 = x0f < 0 ? 0 : x0f > maxX ? maxX : x0f;
+      const x1 = x0f + 1 < 0 ? 0 : x0f + 1 > maxX ? maxX : x0f + 1;
+      const y0 = y0f < 0 ? 0 : y0f > maxY ? maxY : y0f;
+      const y1 = y0f + 1 < 0 ? 0 : y0f + 1 > maxY ? maxY : y0f + 1;
+      const top = luma(x0, y0) * (1 - fx) + luma(x1, y0) * fx;
+      const bottom = luma(x0, y1) * (1 - fx) + luma(x1, y1) * fx;
+      out[v * size + u] = top * (1 - fy) + bottom * fy;
+    }
+  }
+  return out;
+}
+
+/**
+ * The face as the emotion model expects it: template.size^2 grey values (0..255, row-major) with
+ * eyes and mouth where FER2013 faces have them.
+ */
+export function alignFace(frame: RgbFrame, landmarks: Point[], template: AlignmentTemplate): Float32Array {
+  const toFrame = templateToFrame(facePointsFrom68(landmarks), template);
+  return sampleGrey(frame, toFrame, template.size);
+}
