@@ -119,6 +119,23 @@ export function applySimilarity(t: Similarity, p: Point): Point {
   return [t.a * p[0] - t.b * p[1] + t.tx, t.b * p[0] + t.a * p[1] + t.ty];
 }
 
+/** outer after inner: p -> outer(inner(p)). */
+export function composeSimilarity(outer: Similarity, inner: Similarity): Similarity {
+  return {
+    a: outer.a * inner.a - outer.b * inner.b,
+    b: outer.b * inner.a + outer.a * inner.b,
+    tx: outer.a * inner.tx - outer.b * inner.ty + outer.tx,
+    ty: outer.b * inner.tx + outer.a * inner.ty + outer.ty,
+  };
+}
+
+/** Rotation by `radians` about `centre` (positive = clockwise on screen). */
+export function rotationAbout(centre: Point, radians: number): Similarity {
+  const a = Math.cos(radians);
+  const b = Math.sin(radians);
+  return { a, b, tx: centre[0] - (a * centre[0] - b * centre[1]), ty: centre[1] - (b * centre[0] + a * centre[1]) };
+}
+
 export function similarityScale(t: Similarity): number {
   return Math.hypot(t.a, t.b);
 }
@@ -139,39 +156,54 @@ export function templateToFrame(points: FacePoints, template: AlignmentTemplate,
 
 /**
  * size*size grey values (0..255, BT.601 luma, row-major) sampled from `frame` through `toFrame`
- * (crop -> frame coordinates), bilinear, replicating edge pixels outside the frame.
+ * (crop -> frame coordinates), replicating edge pixels outside the frame. Each crop pixel averages
+ * k*k bilinear samples spread over its footprint (k grows with the downscale factor, at most 8), so
+ * a large face shrunk to 48x48 is area-averaged like FER2013's own downscaled faces, not aliased.
  */
 export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): Float32Array {
   const { data, width, height } = frame;
-  if (width < 1 || height < 1 || data.length < width * height * 3) {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || data.length < width * height * 3) {
     throw new AppError('bad_request', `frame data holds ${data.length} bytes, expected ${width * height * 3}`);
   }
+  if (!Number.isInteger(size) || size < 1) throw new AppError('bad_request', `crop size must be a positive integer, got ${size}`);
+  const { a, b, tx, ty } = toFrame;
+  if (![a, b, tx, ty].every(Number.isFinite)) throw new AppError('bad_request', 'alignment transform is not finite');
   const out = new Float32Array(size * size);
+  const maxX = width - 1;
+  const maxY = height - 1;
+  const clampX = (x: number): number => (x < 0 ? 0 : x > maxX ? maxX : x);
+  const clampY = (y: number): number => (y < 0 ? 0 : y > maxY ? maxY : y);
   const luma = (x: number, y: number): number => {
     const i = (y * width + x) * 3;
     return 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
   };
-  const { a, b, tx, ty } = toFrame;
-  const maxX = width - 1;
-  const maxY = height - 1;
+  /** bilinear luma at a point in pixel-index space (pixel centres on integers) */
+  const bilinear = (x: number, y: number): number => {
+    const x0f = Math.floor(x);
+    const y0f = Math.floor(y);
+    const fx = x - x0f;
+    const fy = y - y0f;
+    const x0 = clampX(x0f);
+    const x1 = clampX(x0f + 1);
+    const y0 = clampY(y0f);
+    const y1 = clampY(y0f + 1);
+    const top = luma(x0, y0) * (1 - fx) + luma(x1, y0) * fx;
+    const bottom = luma(x0, y1) * (1 - fx) + luma(x1, y1) * fx;
+    return top * (1 - fy) + bottom * fy;
+  };
+  const k = Math.min(8, Math.max(1, Math.ceil(Math.hypot(a, b) - 1e-6)));
+  const inv = 1 / (k * k);
   for (let v = 0; v < size; v++) {
-    const cv = v + 0.5;
     for (let u = 0; u < size; u++) {
-      const cu = u + 0.5;
-      // frame position of this crop pixel's centre, in pixel-index space (centres on integers)
-      const x = a * cu - b * cv + tx - 0.5;
-      const y = b * cu + a * cv + ty - 0.5;
-      const x0f = Math.floor(x);
-      const y0f = Math.floor(y);
-      const fx = x - x0f;
-      const fy = y - y0f;
-      const x0 = x0f < 0 ? 0 : x0f > maxX ? maxX : x0f;
-      const x1 = x0f + 1 < 0 ? 0 : x0f + 1 > maxX ? maxX : x0f + 1;
-      const y0 = y0f < 0 ? 0 : y0f > maxY ? maxY : y0f;
-      const y1 = y0f + 1 < 0 ? 0 : y0f + 1 > maxY ? maxY : y0f + 1;
-      const top = luma(x0, y0) * (1 - fx) + luma(x1, y0) * fx;
-      const bottom = luma(x0, y1) * (1 - fx) + luma(x1, y1) * fx;
-      out[v * size + u] = top * (1 - fy) + bottom * fy;
+      let sum = 0;
+      for (let j = 0; j < k; j++) {
+        const cv = v + (j + 0.5) / k;
+        for (let i = 0; i < k; i++) {
+          const cu = u + (i + 0.5) / k;
+          sum += bilinear(a * cu - b * cv + tx - 0.5, b * cu + a * cv + ty - 0.5);
+        }
+      }
+      out[v * size + u] = sum * inv;
     }
   }
   return out;
