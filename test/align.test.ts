@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { before, describe, test } from 'node:test';
+import { createGunzip } from 'node:zlib';
 import sharp from 'sharp';
 import { AppError } from '../server/errors.ts';
 import { tf } from '../server/inference/backend.ts';
@@ -22,10 +25,12 @@ import {
 } from '../server/pipeline/align.ts';
 import { dominantEmotion, EMOTIONS, scoresFromArray } from '../server/pipeline/emotions.ts';
 import type { Box, Point, RgbFrame } from '../server/pipeline/types.ts';
+import { parseFerRow } from '../training/data/fer2013.ts';
 import { createFaceLandmarker, type FaceLandmarker, type LandmarkedFace } from '../training/face-landmarks.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const mediaDir = path.resolve(repoRoot, '../shared/media');
+const ferFile = path.resolve(repoRoot, '../shared/datasets/fer2013/fer2013-train-public.csv.gz');
 const modelDir = path.join(repoRoot, 'models/emotion');
 const artifactsDir = path.join(repoRoot, 'test-artifacts');
 
@@ -207,6 +212,87 @@ describe('alignFace on synthetic faces', () => {
     const crop = alignFace(frame, landmarksAround([-5, -5], [5, -5], [0, 6], 1), template);
     assert.ok(crop.every((v) => Number.isFinite(v) && v >= 40 - 1e-3 && v <= 200 + 1e-3));
     assert.ok(crop[0]! < 45 && crop[47]! > 195, 'outside pixels copy the nearest edge pixel');
+  });
+});
+
+/** The first `count` Training faces of the FER2013 csv.gz (48x48 grey). */
+async function firstFerFaces(count: number): Promise<Uint8Array[]> {
+  const input = createReadStream(ferFile);
+  const lines = createInterface({ input: input.pipe(createGunzip()), crlfDelay: Infinity });
+  const faces: Uint8Array[] = [];
+  for await (const line of lines) {
+    if (!line.trimEnd().endsWith(',Training')) continue;
+    faces.push(parseFerRow(line).pixels);
+    if (faces.length === count) break;
+  }
+  input.destroy();
+  return faces;
+}
+
+describe('round trip on FER2013 faces', () => {
+  test('FER2013 faces placed x4 in a larger frame align back to their own 48x48 framing', async () => {
+    const template = await readTemplate();
+    const landmarker = await createFaceLandmarker({ detector: 'tiny' });
+    const upscale = 4;
+    const margin = 96;
+    const side = 48 * upscale + 2 * margin;
+    // crop pixels of the original face -> frame pixels: where a perfect alignment of a median face lands
+    const embedding: Similarity = { a: upscale, b: 0, tx: margin, ty: margin };
+    const recovered: Similarity[] = [];
+    let alignedDiff = 0;
+    let shiftedDiff = 0;
+    let typical = 0;
+    const faces = await firstFerFaces(100);
+    for (const face of faces) {
+      // nearest-neighbour upscale into a grey frame: the original crop is recoverable exactly
+      const frame: RgbFrame = { data: new Uint8Array(side * side * 3).fill(128), width: side, height: side };
+      for (let y = 0; y < 48 * upscale; y++) {
+        for (let x = 0; x < 48 * upscale; x++) {
+          const v = face[Math.floor(y / upscale) * 48 + Math.floor(x / upscale)]!;
+          frame.data.fill(v, ((y + margin) * side + x + margin) * 3, ((y + margin) * side + x + margin) * 3 + 3);
+        }
+      }
+      const input = frameTensor(frame);
+      const found = await landmarker.detect(input);
+      input.dispose();
+      const best = found.sort((p, q) => q.score - p.score)[0];
+      if (!best) continue;
+      const toFrame = templateToFrame(facePointsFrom68(best.landmarks), template);
+      // the alignment expressed in the original face's own pixels (identity = FER2013's framing)
+      const inFace: Similarity = { a: toFrame.a / upscale, b: toFrame.b / upscale, tx: (toFrame.tx - embedding.tx) / upscale, ty: (toFrame.ty - embedding.ty) / upscale };
+      recovered.push(inFace);
+      if (Math.abs(similarityAngle(inFace)) < (5 * Math.PI) / 180 && Math.abs(similarityScale(inFace) - 1) < 0.08) {
+        // faces framed like the median FER2013 face must come back almost pixel for pixel
+        const meanAbs = (c: Float32Array): number => c.reduce((s, v, i) => s + Math.abs(v - face[i]!), 0) / c.length;
+        alignedDiff += meanAbs(alignFace(frame, best.landmarks, template));
+        shiftedDiff += meanAbs(sampleGrey(frame, composeSimilarity(toFrame, { a: 1, b: 0, tx: 3, ty: 0 }), 48));
+        typical++;
+      }
+    }
+    assert.ok(recovered.length >= 0.75 * faces.length, `landmarks on only ${recovered.length} of ${faces.length} FER2013 faces`);
+    const centroid: Point = [
+      (template.leftEye[0] + template.rightEye[0] + template.mouth[0]) / 3,
+      (template.leftEye[1] + template.rightEye[1] + template.mouth[1]) / 3,
+    ];
+    const median = (values: number[]): number => [...values].sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+    const summary = {
+      faces: recovered.length,
+      medianScale: median(recovered.map(similarityScale)),
+      medianAngleDegrees: (median(recovered.map(similarityAngle)) * 180) / Math.PI,
+      // where the template's centroid lands, relative to where it is (translation independent of scale and roll)
+      medianDx: median(recovered.map((t) => applySimilarity(t, centroid)[0] - centroid[0])),
+      medianDy: median(recovered.map((t) => applySimilarity(t, centroid)[1] - centroid[1])),
+      typicalFaces: typical,
+      meanAbsAligned: alignedDiff / typical,
+      meanAbsShifted3px: shiftedDiff / typical,
+    };
+    console.log(JSON.stringify({ ferRoundTrip: summary }));
+    closeTo(summary.medianScale, 1, 0.04, 'median scale of the recovered framing');
+    closeTo(summary.medianAngleDegrees, 0, 1.5, 'median roll of the recovered framing (degrees)');
+    closeTo(summary.medianDx, 0, 1, 'median x offset of the recovered framing (px)');
+    closeTo(summary.medianDy, 0, 1, 'median y offset of the recovered framing (px)');
+    assert.ok(typical >= 5, `only ${typical} faces framed like the median`);
+    assert.ok(summary.meanAbsAligned < 0.7 * summary.meanAbsShifted3px, 'typical faces come back closer than a 3 px shift');
   });
 });
 
