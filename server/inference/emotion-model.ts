@@ -1,0 +1,66 @@
+import type * as tf from '@tensorflow/tfjs';
+import { classifyCrops } from '../pipeline/classify.ts';
+import type { AlignmentTemplate, ModelCard } from './model-card.ts';
+import { readModelCard } from './model-card.ts';
+import { loadLayersModelFromDir } from './model-io.ts';
+
+/**
+ * The emotion classifier as loaded in one worker: the tfjs model plus the card that says how to
+ * feed it (input size, normalisation, alignment template). Loaded, checked and warmed up before
+ * it replaces an older one, so a broken new model never takes over.
+ */
+export class EmotionModel {
+  readonly card: ModelCard;
+  readonly #model: tf.LayersModel;
+
+  private constructor(model: tf.LayersModel, card: ModelCard) {
+    this.#model = model;
+    this.card = card;
+  }
+
+  static async load(dir: string): Promise<EmotionModel> {
+    const card = await readModelCard(dir);
+    const model = await loadLayersModelFromDir(dir);
+    const instance = new EmotionModel(model, card);
+    try {
+      instance.#checkShapes();
+      // Warm-up: the first predict compiles kernels; do it before serving.
+      instance.classify(new Float32Array(2 * instance.inputSize * instance.inputSize).fill(128), 2);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+    return instance;
+  }
+
+  get version(): string {
+    return `${this.card.name}@${this.card.version}`;
+  }
+
+  get inputSize(): number {
+    return this.card.input.height;
+  }
+
+  get template(): AlignmentTemplate {
+    return this.card.alignment;
+  }
+
+  classify(crops: Float32Array, count: number): Float32Array {
+    return classifyCrops(this.#model, crops, count, this.inputSize, this.card.input.normalisation);
+  }
+
+  dispose(): void {
+    this.#model.dispose();
+  }
+
+  #checkShapes(): void {
+    const input = this.#model.inputs[0]?.shape;
+    const { height, width, channels } = this.card.input;
+    if (height !== width || height !== this.card.alignment.size) {
+      throw new Error(`card input ${width}x${height} does not match alignment size ${this.card.alignment.size}`);
+    }
+    if (!input || input[1] !== height || input[2] !== width || input[3] !== channels) {
+      throw new Error(`model input shape ${JSON.stringify(input)} does not match the card (${height}x${width}x${channels})`);
+    }
+  }
+}

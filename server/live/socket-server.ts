@@ -1,0 +1,189 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { Server, type Socket } from 'socket.io';
+import type { z } from 'zod';
+import { AppError, toAppError } from '../errors.ts';
+import { connectedSockets, errorsTotal, frameLatencySeconds, framesDropped } from '../metrics/metrics.ts';
+import type { FrameAnalyzer } from '../pipeline/types.ts';
+import { LatestFrameGate } from './backpressure.ts';
+import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from './protocol.ts';
+import { describeIssue, frameSchema, joinSchema, timelineSchema, videoSubscribeSchema } from './schemas.ts';
+import { type Participant, SessionRegistry, type SessionLimits } from './sessions.ts';
+
+/**
+ * socket.io edge of the live path: validates every payload (zod), answers every acknowledged
+ * event with `Ack<T>`, applies per-socket backpressure to frames, and relays each analysed frame
+ * to the other members of the session as `emotions`.
+ */
+export interface LiveDeps {
+  /** undefined until the models are loaded: frames are then refused with not_ready */
+  analyzer: () => FrameAnalyzer | undefined;
+  limits: SessionLimits;
+  maxImageBytes: number;
+  logger: Logger;
+}
+
+export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents>;
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+
+interface PendingFrame {
+  seq: number;
+  ts: number | undefined;
+  image: Uint8Array;
+  receivedAt: number;
+  ack: (result: Ack<FrameResult>) => void;
+}
+
+const sessionRoom = (sessionId: string): string => `session:${sessionId}`;
+
+function refusal(error: unknown): { ok: false; error: WireError } {
+  const appError = toAppError(error);
+  errorsTotal.inc({ code: appError.code });
+  return { ok: false, error: { code: appError.code as WireError['code'], message: appError.message } };
+}
+
+/** The ack callback if the client sent one; a no-op otherwise (a bad client must not crash us). */
+function ackOf<T>(candidate: unknown): (result: Ack<T>) => void {
+  return typeof candidate === 'function' ? (candidate as (result: Ack<T>) => void) : () => undefined;
+}
+
+function parse<S extends z.ZodType>(schema: S, payload: unknown): z.infer<S> {
+  const parsed = schema.safeParse(payload);
+  if (!parsed.success) throw new AppError('invalid_payload', describeIssue(parsed.error));
+  return parsed.data;
+}
+
+export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: LiveServer; sessions: SessionRegistry } {
+  const io: LiveServer = new Server(httpServer, {
+    // Room for an oversized image to arrive and be refused with a clear answer instead of a disconnect.
+    maxHttpBufferSize: deps.maxImageBytes * 2 + 64 * 1024,
+    cors: { origin: true },
+  });
+  const sessions = new SessionRegistry(deps.limits);
+
+  io.on('connection', (socket: LiveSocket) => {
+    connectedSockets.inc();
+    let participant: Participant | undefined;
+
+    const analyse = async (frame: PendingFrame): Promise<void> => {
+      try {
+        const analyzer = deps.analyzer();
+        if (!analyzer) throw new AppError('not_ready', 'the models are still loading; try again shortly');
+        const current = participant;
+        if (!current) throw new AppError('not_joined', 'left the session before the frame was analysed');
+        const analysis = await analyzer.analyzeEncoded(frame.image, 'live');
+        const faces = current.tracker.update(analysis.faces, Date.now());
+        const ts = frame.ts ?? Date.now();
+        current.timelines.add(faces, frame.seq, ts);
+        const serverMs = performance.now() - frame.receivedAt;
+        frameLatencySeconds.observe({ source: 'live' }, serverMs / 1000);
+        frame.ack({ ok: true, seq: frame.seq, width: analysis.width, height: analysis.height, faces, timings: { ...analysis.timings, server: serverMs } });
+        socket.to(sessionRoom(current.sessionId)).emit('emotions', { participantId: current.id, seq: frame.seq, ts, faces });
+      } catch (error) {
+        const answer = refusal(error);
+        framesDropped.inc({ reason: answer.error.code === 'queue_full' ? 'queue_full' : 'error' });
+        frame.ack(answer);
+      }
+    };
+    const gate = new LatestFrameGate<PendingFrame>(analyse, (frame, reason) => {
+      framesDropped.inc({ reason });
+      errorsTotal.inc({ code: 'frame_dropped' });
+      frame.ack({
+        ok: false,
+        error: {
+          code: 'frame_dropped',
+          message:
+            reason === 'superseded'
+              ? `frame ${frame.seq} was replaced by a newer frame while the previous one was analysed`
+              : `frame ${frame.seq} was dropped: the connection closed`,
+        },
+      });
+    });
+
+    const leave = (): void => {
+      if (!participant) return;
+      const left = participant;
+      participant = undefined;
+      void socket.leave(sessionRoom(left.sessionId));
+      sessions.leave(left);
+      socket.to(sessionRoom(left.sessionId)).emit('participant:left', { participantId: left.id, ...(left.name ? { name: left.name } : {}) });
+    };
+
+    socket.on('session:join', (payload: unknown, callback: unknown) => {
+      const ack = ackOf<{ participantId: string; sessionId: string; participants: { participantId: string; name?: string }[] }>(callback);
+      try {
+        const parsed = joinSchema.safeParse(payload);
+        if (!parsed.success) {
+          const badId = typeof payload === 'object' && payload !== null && 'sessionId' in payload;
+          throw new AppError(badId ? 'invalid_session_id' : 'invalid_payload', describeIssue(parsed.error));
+        }
+        leave();
+        const joined = sessions.join(parsed.data.sessionId, parsed.data.name);
+        participant = joined;
+        void socket.join(sessionRoom(joined.sessionId));
+        socket.to(sessionRoom(joined.sessionId)).emit('participant:joined', { participantId: joined.id, ...(joined.name ? { name: joined.name } : {}) });
+        ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: sessions.others(joined) });
+      } catch (error) {
+        ack(refusal(error));
+      }
+    });
+
+    socket.on('session:leave', (_payload: unknown, callback: unknown) => {
+      const ack = ackOf<Record<string, never>>(typeof _payload === 'function' ? _payload : callback);
+      leave();
+      ack({ ok: true } as Ack<Record<string, never>>);
+    });
+
+    socket.on('frame', (payload: unknown, callback: unknown) => {
+      const receivedAt = performance.now();
+      const ack = ackOf<FrameResult>(callback);
+      try {
+        const frame = parse(frameSchema, payload);
+        if (!participant) throw new AppError('not_joined', 'send session:join before frames');
+        const image = frame.image instanceof Uint8Array ? frame.image : new Uint8Array(frame.image);
+        if (image.byteLength > deps.maxImageBytes) {
+          throw new AppError('image_too_large', `the image has ${image.byteLength} bytes, the limit is ${deps.maxImageBytes}`);
+        }
+        gate.offer({ seq: frame.seq, ts: frame.ts, image, receivedAt, ack });
+      } catch (error) {
+        framesDropped.inc({ reason: 'invalid' });
+        ack(refusal(error));
+      }
+    });
+
+    socket.on('timeline:get', (payload: unknown, callback: unknown) => {
+      const ack = ackOf<{ sessionId: string; participants: ReturnType<SessionRegistry['timelines']> }>(
+        typeof payload === 'function' ? payload : callback,
+      );
+      try {
+        const request = parse(timelineSchema, typeof payload === 'function' ? undefined : payload);
+        if (!participant) throw new AppError('not_joined', 'send session:join before timeline:get');
+        if (request.participantId && !sessions.hasParticipant(participant.sessionId, request.participantId)) {
+          throw new AppError('not_found', `no participant ${request.participantId} in this session`);
+        }
+        ack({ ok: true, sessionId: participant.sessionId, participants: sessions.timelines(participant.sessionId, request.participantId, request.sinceTs) });
+      } catch (error) {
+        ack(refusal(error));
+      }
+    });
+
+    socket.on('video:subscribe', (payload: unknown, callback: unknown) => {
+      const ack = ackOf<{ id: string }>(callback);
+      try {
+        const { id } = parse(videoSubscribeSchema, payload);
+        void socket.join(`video:${id}`);
+        ack({ ok: true, id });
+      } catch (error) {
+        ack(refusal(error));
+      }
+    });
+
+    socket.on('disconnect', () => {
+      connectedSockets.dec();
+      gate.close();
+      leave();
+    });
+  });
+
+  return { io, sessions };
+}

@@ -1,0 +1,28 @@
+import * as tf from '@tensorflow/tfjs';
+import { EMOTIONS } from './emotions.ts';
+
+export interface Normalisation {
+  scale: number;
+  offset: number;
+}
+
+/**
+ * A batch of aligned grey crops (n x size x size values 0..255, concatenated) -> n x 7 softmax
+ * probabilities in EMOTIONS order. Model input = pixel * scale + offset, from the model card.
+ */
+export function classifyCrops(
+  model: tf.LayersModel,
+  crops: Float32Array,
+  count: number,
+  size: number,
+  normalisation: Normalisation,
+): Float32Array {
+  if (crops.length !== count * size * size) throw new Error(`expected ${count * size * size} values, got ${crops.length}`);
+  if (count === 0) return new Float32Array(0);
+  return tf.tidy(() => {
+    const input = tf.tensor4d(crops, [count, size, size, 1]).mul(normalisation.scale).add(normalisation.offset);
+    const output = model.predict(input) as tf.Tensor;
+    if (output.shape[1] !== EMOTIONS.length) throw new Error(`the model outputs ${output.shape[1]} classes, expected ${EMOTIONS.length}`);
+    return output.dataSync() as Float32Array;
+  });
+}

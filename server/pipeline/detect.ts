@@ -1,0 +1,37 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { DetectorSpec } from '../config.ts';
+import { type FaceApiTensor3D, faceapi } from './faceapi.ts';
+import type { Box } from './types.ts';
+
+export interface Detection {
+  /** clipped to the image, whole pixels */
+  box: Box;
+  score: number;
+}
+
+function detectorOptions(spec: DetectorSpec): faceapi.SsdMobilenetv1Options | faceapi.TinyFaceDetectorOptions {
+  return spec.kind === 'ssd'
+    ? new faceapi.SsdMobilenetv1Options({ minConfidence: spec.minScore, maxResults: 100 })
+    : new faceapi.TinyFaceDetectorOptions({ inputSize: spec.inputSize, scoreThreshold: spec.minScore });
+}
+
+/** Same rounding as face-api's clipAtImageBorders, so landmark crops line up with the boxes we return. */
+export function clipBox(box: Box, width: number, height: number): Box {
+  const x = Math.max(box.x, 0);
+  const y = Math.max(box.y, 0);
+  const w = Math.min(box.x + box.width - x, width - x);
+  const h = Math.min(box.y + box.height - y, height - y);
+  return { x: Math.floor(x), y: Math.floor(y), width: Math.floor(w), height: Math.floor(h) };
+}
+
+/**
+ * Face boxes in an RGB image tensor [h, w, 3]. Faces smaller than `minFaceSize` pixels a side are
+ * left out (too few pixels to read an expression from); the caller reports that setting.
+ */
+export async function detectFaces(image: tf.Tensor3D, spec: DetectorSpec, minFaceSize: number): Promise<Detection[]> {
+  const [height, width] = image.shape;
+  const found = await faceapi.detectAllFaces(image as unknown as FaceApiTensor3D as never, detectorOptions(spec));
+  return found
+    .map((d) => ({ box: clipBox({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height }, width, height), score: d.score }))
+    .filter((d) => d.box.width >= minFaceSize && d.box.height >= minFaceSize);
+}

@@ -1,0 +1,96 @@
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createApp } from './http/app.ts';
+import { type Inference, startInference, waitForModel } from './inference/engine.ts';
+import { attachLiveServer, type LiveServer } from './live/socket-server.ts';
+import type { SessionRegistry } from './live/sessions.ts';
+
+/**
+ * Builds and starts the whole server for a Config: HTTP + socket.io listen at once (so /healthz
+ * answers while models load), inference starts in the background, /readyz turns 200 when it is
+ * ready. Used by main.ts and by the tests (port 0).
+ */
+export interface RunningServer {
+  httpServer: HttpServer;
+  io: LiveServer;
+  sessions: SessionRegistry;
+  /** http://host:port */
+  url: string;
+  /** resolves when models are loaded and warmed up (rejects if they fail) */
+  ready: Promise<Inference>;
+  inference(): Inference | undefined;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  let inference: Inference | undefined;
+  const abort = new AbortController();
+
+  // VIDEO SERVICE: server/video/service.ts (createVideoService) is written by the video helper.
+  // When it lands, create it here with { analyzer, config, logger }, pass its `router` to
+  // createApp as `videoRouter`, forward `events.on('progress')` to io.to(`video:${id}`) as
+  // 'video:progress', call start() once inference is ready and close() on shutdown.
+
+  const app = createApp({
+    analyzer: () => inference?.analyzer,
+    pool: () => inference?.pool,
+    maxImageBytes: config.limits.maxImageBytes,
+    clientDir: config.clientDir,
+    logger,
+  });
+  const httpServer = createServer(app);
+  const { io, sessions } = attachLiveServer(httpServer, {
+    analyzer: () => inference?.analyzer,
+    limits: {
+      ...config.sessions,
+      trackMaxAgeMs: config.tracking.maxAgeMs,
+      smoothingTauMs: config.tracking.smoothingTauMs,
+    },
+    maxImageBytes: config.limits.maxImageBytes,
+    logger,
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const address = httpServer.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ url }, 'listening');
+
+  const ready = (async () => {
+    await waitForModel(config.modelDir, logger, config.modelPollMs, abort.signal);
+    const started = await startInference(config, logger);
+    if (abort.signal.aborted) {
+      await started.close();
+      throw new Error('the server closed while models were loading');
+    }
+    inference = started;
+    return started;
+  })();
+  ready.catch((error: unknown) => logger.error({ err: error }, 'inference failed to start'));
+
+  return {
+    httpServer,
+    io,
+    sessions,
+    url,
+    ready,
+    inference: () => inference,
+    async close() {
+      abort.abort();
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+      });
+      httpServer.closeAllConnections();
+      await inference?.close();
+      inference = undefined;
+    },
+  };
+}
