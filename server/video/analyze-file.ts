@@ -1,0 +1,98 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppError } from '../errors.ts';
+import { FaceTracker, type TrackerOptions } from '../pipeline/track.ts';
+import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer } from '../pipeline/types.ts';
+import type { FfmpegBinaries } from './binaries.ts';
+import { analysisSize, decodeFrames } from './frames.ts';
+import type { VideoProbe } from './probe.ts';
+import type { VideoSample } from './store.ts';
+
+export interface AnalyzeVideoOptions {
+  file: string;
+  probe: Pick<VideoProbe, 'width' | 'height' | 'durationSec'>;
+  analyzer: FrameAnalyzer;
+  binaries: FfmpegBinaries;
+  /** Samples per second of media. */
+  fps: number;
+  /** Longer side of the frames sent to the analyzer. */
+  maxSidePx: number;
+  /** Frames of this video in the analyzer at once; ffmpeg is paused beyond it. */
+  maxInFlightFrames: number;
+  tracker?: TrackerOptions;
+  signal?: AbortSignal;
+  /** Called in media order, once per sample (faces tracked, boxes in source pixels). */
+  onSample: (sample: VideoSample, progress: number) => void;
+}
+
+/** The worker pool and batcher refuse work when full; a file job waits for room instead of losing frames. */
+const RETRYABLE = new Set(['queue_full', 'frame_dropped']);
+const MAX_RETRIES = 40;
+
+async function analyzeWithRetry(analyzer: FrameAnalyzer, frame: Parameters<FrameAnalyzer['analyzeRgb']>[0], signal?: AbortSignal): Promise<FrameAnalysis> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await analyzer.analyzeRgb(frame, 'video');
+    } catch (error) {
+      const retryable = error instanceof AppError && RETRYABLE.has(error.code) && attempt < MAX_RETRIES;
+      if (!retryable || signal?.aborted) throw error;
+      await sleep(Math.min(1000, 25 * 2 ** Math.min(attempt, 6)), undefined, { signal });
+    }
+  }
+}
+
+function toSourcePixels(face: ClassifiedFace, sx: number, sy: number): ClassifiedFace {
+  if (sx === 1 && sy === 1) return face;
+  return {
+    ...face,
+    box: { x: face.box.x * sx, y: face.box.y * sy, width: face.box.width * sx, height: face.box.height * sy },
+    landmarks: face.landmarks.map(([x, y]) => [x * sx, y * sy] as const),
+  };
+}
+
+/**
+ * decode (ffmpeg, sampled, scaled) -> analyzer (shared workers and batcher, 'video' priority)
+ * -> tracker, in media order. Up to `maxInFlightFrames` frames are analysed concurrently so the
+ * workers stay busy; the tracker still sees them in order. Returns the number of samples.
+ */
+export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<number> {
+  const { probe, fps } = options;
+  const size = analysisSize(probe.width, probe.height, options.maxSidePx);
+  const sx = probe.width / size.width;
+  const sy = probe.height / size.height;
+  const tracker = new FaceTracker(options.tracker);
+  const expectedSamples = Math.max(1, Math.ceil(probe.durationSec * fps));
+  const inFlight: Array<{ index: number; timeSec: number; analysis: Promise<FrameAnalysis> }> = [];
+  let samples = 0;
+
+  const completeOldest = async (): Promise<void> => {
+    const head = inFlight.shift()!;
+    const analysis = await head.analysis;
+    const faces = tracker.update(
+      analysis.faces.map((face) => toSourcePixels(face, sx, sy)),
+      head.timeSec * 1000,
+    );
+    samples += 1;
+    const progress = Math.min(0.999, Math.max(samples / expectedSamples, (head.timeSec + 1 / fps) / probe.durationSec));
+    options.onSample({ index: head.index, t: head.timeSec, faces }, progress);
+  };
+
+  try {
+    for await (const decoded of decodeFrames(options.file, {
+      binaries: options.binaries,
+      fps,
+      width: size.width,
+      height: size.height,
+      signal: options.signal,
+    })) {
+      const analysis = analyzeWithRetry(options.analyzer, decoded.frame, options.signal);
+      analysis.catch(() => undefined); // awaited in order below; this only marks it handled
+      inFlight.push({ index: decoded.index, timeSec: decoded.timeSec, analysis });
+      if (inFlight.length >= options.maxInFlightFrames) await completeOldest();
+    }
+    while (inFlight.length > 0) await completeOldest();
+  } finally {
+    // Frames still in the analyzer after a failure: let them settle, their results are dropped.
+    await Promise.allSettled(inFlight.map((f) => f.analysis));
+  }
+  return samples;
+}

@@ -1,0 +1,134 @@
+import fs from 'node:fs/promises';
+import ffmpeg from 'fluent-ffmpeg';
+import type { FfprobeData, FfprobeStream } from 'fluent-ffmpeg';
+import { AppError } from '../errors.ts';
+import type { FfmpegBinaries } from './binaries.ts';
+
+/** What the decoder needs to know about a video before analysing it. */
+export interface VideoProbe {
+  durationSec: number;
+  /** Frame size after ffmpeg's automatic rotation (what the decoder outputs). */
+  width: number;
+  height: number;
+  /** Nominal frame rate of the source, 0 when unknown. */
+  frameRate: number;
+  codec: string;
+  formatName: string;
+}
+
+/** ffprobe/ffmpeg messages name the file; clients must not see server paths. */
+function cleanMessage(raw: string, file: string): string {
+  const lines = raw
+    .split('\n')
+    .map((line) => line.split(file).join('input').replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/, '').trim())
+    .filter((line) => line.length > 0 && !/^ff(probe|mpeg) (exited|was killed)/.test(line));
+  return lines.slice(-2).join('; ').slice(0, 300);
+}
+
+function runFfprobe(file: string, binaries: FfmpegBinaries): Promise<FfprobeData> {
+  return new Promise((resolve, reject) => {
+    ffmpeg(file)
+      .setFfprobePath(binaries.ffprobePath)
+      .ffprobe(['-v', 'error'], (error: unknown, data: FfprobeData) => (error ? reject(error) : resolve(data)));
+  });
+}
+
+function parseRate(rate: string | undefined): number {
+  if (!rate) return 0;
+  const [num, den] = rate.split('/').map(Number);
+  if (num === undefined || !Number.isFinite(num)) return 0;
+  if (den === undefined) return num;
+  return den > 0 ? num / den : 0;
+}
+
+function rotationOf(stream: FfprobeStream): number {
+  const raw = stream.rotation ?? (stream.tags as Record<string, unknown> | undefined)?.rotate;
+  const degrees = Number(raw ?? 0);
+  return Number.isFinite(degrees) ? ((Math.round(degrees) % 360) + 360) % 360 : 0;
+}
+
+function positive(value: unknown): number | undefined {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Decode one frame from the last second: a file whose index is intact but whose data is cut
+ * (a truncated upload) passes ffprobe and only fails here.
+ */
+function decodesNearEnd(file: string, durationSec: number, binaries: FfmpegBinaries): Promise<{ ok: boolean; stderr: string }> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const seekFromEnd = Math.min(1, durationSec / 2);
+    const command = ffmpeg(file)
+      .setFfmpegPath(binaries.ffmpegPath)
+      .inputOptions(['-v', 'error', '-sseof', `-${seekFromEnd.toFixed(3)}`])
+      .outputOptions(['-map', '0:v:0', '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24']);
+    let settled = false;
+    const finish = (ok: boolean, stderr: string) => {
+      if (settled) return;
+      settled = true;
+      resolve({ ok, stderr });
+    };
+    command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => finish(false, stderr || error.message));
+    command.on('end', (_stdout: string | null, stderr: string | null) => finish(bytes > 0, stderr ?? ''));
+    const out = command.pipe();
+    out.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+    });
+    out.on('error', () => finish(false, 'output stream error'));
+  });
+}
+
+/**
+ * Check that `file` is a video we can decode and read its size, duration and rate.
+ * Throws AppError 415 (not a video: unknown format, no video stream) or 422 (empty, cut, corrupt).
+ */
+export async function probeVideo(file: string, binaries: FfmpegBinaries): Promise<VideoProbe> {
+  const stat = await fs.stat(file);
+  if (stat.size === 0) throw new AppError('undecodable_video', 'the uploaded file is empty (0 bytes)');
+
+  let data: FfprobeData;
+  try {
+    data = await runFfprobe(file, binaries);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/Invalid data found when processing input/i.test(message)) {
+      throw new AppError('unsupported_media_type', 'not a video file: ffprobe does not recognise its format');
+    }
+    throw new AppError('undecodable_video', `the video cannot be read (${cleanMessage(message, file) || 'ffprobe failed'})`);
+  }
+
+  const video = data.streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
+  if (!video) {
+    const kinds = [...new Set(data.streams.map((s) => s.codec_type ?? 'unknown'))];
+    throw new AppError(
+      'unsupported_media_type',
+      kinds.length > 0 ? `the file has no video stream (only ${kinds.join(', ')})` : 'the file has no video stream',
+    );
+  }
+  const codedWidth = positive(video.width);
+  const codedHeight = positive(video.height);
+  if (!codedWidth || !codedHeight) throw new AppError('undecodable_video', 'the video stream has no frame size');
+  const durationSec = positive(video.duration) ?? positive(data.format.duration);
+  if (!durationSec) throw new AppError('undecodable_video', 'the video has no known duration');
+
+  const tail = await decodesNearEnd(file, durationSec, binaries);
+  if (!tail.ok) {
+    const detail = cleanMessage(tail.stderr, file);
+    throw new AppError(
+      'undecodable_video',
+      `the video is truncated or corrupt: no frame decodes near its end${detail ? ` (${detail})` : ''}`,
+    );
+  }
+
+  const quarterTurn = rotationOf(video) % 180 === 90;
+  return {
+    durationSec,
+    width: quarterTurn ? codedHeight : codedWidth,
+    height: quarterTurn ? codedWidth : codedHeight,
+    frameRate: parseRate(video.avg_frame_rate) || parseRate(video.r_frame_rate),
+    codec: video.codec_name ?? 'unknown',
+    formatName: data.format.format_name ?? 'unknown',
+  };
+}

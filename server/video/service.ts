@@ -1,0 +1,218 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Router } from 'express';
+import type { Logger } from 'pino';
+import { AppError } from '../errors.ts';
+import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics.ts';
+import type { FrameAnalyzer } from '../pipeline/types.ts';
+import { analyzeVideoFile } from './analyze-file.ts';
+import { type FfmpegBinaries, resolveFfmpegBinaries } from './binaries.ts';
+import type { VideoConfig } from './config.ts';
+import { JobQueue, JobStoppedError } from './jobs.ts';
+import { videoRouter } from './routes.ts';
+import { type VideoJob, type VideoJobStatus, VideoJobStore } from './store.ts';
+
+export { loadVideoConfig, type VideoConfig } from './config.ts';
+
+/** What `'progress'` events carry (forwarded over socket.io as `video:progress`). */
+export interface VideoProgressEvent {
+  id: string;
+  status: VideoJobStatus;
+  progress: number;
+  durationSec?: number;
+  sampledFps?: number;
+  error?: string;
+}
+
+export interface VideoServiceEvents {
+  progress: [VideoProgressEvent];
+}
+
+export interface VideoService {
+  /** Everything under /api/v1/videos. */
+  router: Router;
+  events: EventEmitter<VideoServiceEvents>;
+  /** Opens the store; resumes interrupted jobs whose upload is still there, fails the others. */
+  start(): Promise<void>;
+  /** Stops ffmpeg children and running jobs (they resume on the next start), closes the db. */
+  close(): Promise<void>;
+}
+
+export interface VideoServiceDeps {
+  /** The shared analyzer, or a getter for one that appears once models are loaded. */
+  analyzer: FrameAnalyzer | (() => FrameAnalyzer | undefined);
+  config: VideoConfig;
+  logger: Logger;
+  /** Which ffmpeg/ffprobe to run (default: system, else npm-shipped). */
+  binaries?: FfmpegBinaries;
+}
+
+/** Internals the routes need; not part of the public contract. */
+export interface VideoServiceContext {
+  config: VideoConfig;
+  binaries: FfmpegBinaries;
+  uploadsDir: string;
+  store(): VideoJobStore;
+  queue(): JobQueue;
+  removeJob(id: string): Promise<boolean>;
+}
+
+/** Progress is pushed at most this often per job (plus every status change). */
+const PROGRESS_EVENT_MS = 250;
+
+export function createVideoService(deps: VideoServiceDeps): VideoService {
+  const { config } = deps;
+  const logger = deps.logger.child({ component: 'video' });
+  const binaries = deps.binaries ?? resolveFfmpegBinaries();
+  const videoDir = path.join(config.dataDir, 'video');
+  const uploadsDir = path.join(videoDir, 'uploads');
+  const events = new EventEmitter<VideoServiceEvents>();
+  let store: VideoJobStore | undefined;
+  let queue: JobQueue | undefined;
+
+  const analyzer = (): FrameAnalyzer => {
+    const current = typeof deps.analyzer === 'function' ? deps.analyzer() : deps.analyzer;
+    if (!current) throw new AppError('not_ready', 'the analyzer is not ready yet');
+    return current;
+  };
+
+  const emit = (job: VideoJob): void => {
+    events.emit('progress', {
+      id: job.id,
+      status: job.status,
+      progress: job.progress,
+      durationSec: job.durationSec,
+      sampledFps: job.sampledFps,
+      ...(job.error ? { error: job.error } : {}),
+    });
+  };
+
+  const deleteUpload = (job: VideoJob): void => {
+    if (!job.uploadPath) return;
+    fs.rmSync(job.uploadPath, { force: true });
+    store?.markUploadDeleted(job.id);
+  };
+
+  const runJob = async (id: string, signal: AbortSignal): Promise<void> => {
+    const db = store!;
+    const job = db.get(id);
+    if (!job) return;
+    if (!job.uploadPath || !fs.existsSync(job.uploadPath)) {
+      db.markFailed(id, 'the uploaded file is no longer available');
+      videoJobsTotal.inc({ outcome: 'failed' });
+      emit(db.get(id)!);
+      return;
+    }
+    db.markRunning(id);
+    emit(db.get(id)!);
+    runningVideoJobs.inc();
+    const started = performance.now();
+    let lastEmit = 0;
+    try {
+      const samples = await analyzeVideoFile({
+        file: job.uploadPath,
+        probe: job,
+        analyzer: analyzer(),
+        binaries,
+        fps: job.sampledFps,
+        maxSidePx: config.maxSidePx,
+        maxInFlightFrames: config.maxInFlightFrames,
+        signal,
+        onSample: (sample, progress) => {
+          db.addSample(id, sample, progress);
+          const now = performance.now();
+          if (now - lastEmit >= PROGRESS_EVENT_MS) {
+            lastEmit = now;
+            events.emit('progress', { id, status: 'running', progress, durationSec: job.durationSec, sampledFps: job.sampledFps });
+          }
+        },
+      });
+      if (samples === 0) throw new AppError('undecodable_video', 'no frame could be decoded from the video');
+      db.markDone(id);
+      videoJobsTotal.inc({ outcome: 'done' });
+      const wallSec = (performance.now() - started) / 1000;
+      logger.info({ jobId: id, samples, durationSec: job.durationSec, wallSec, realTimeFactor: job.durationSec / wallSec }, 'video analysed');
+      emit(db.get(id)!);
+      if (!config.keepUploads) deleteUpload(job);
+    } catch (error) {
+      const stop = signal.aborted && signal.reason instanceof JobStoppedError ? signal.reason.reason : undefined;
+      if (stop === 'shutdown') {
+        // Left as 'running' on purpose: the next start() resumes it.
+        logger.info({ jobId: id }, 'video job interrupted by shutdown');
+        return;
+      }
+      if (stop === 'deleted') return; // the DELETE handler removes everything
+      const reason = error instanceof AppError ? error.message : 'internal error during analysis';
+      if (!(error instanceof AppError)) logger.error({ err: error, jobId: id }, 'video job failed');
+      else logger.warn({ jobId: id, code: error.code, reason }, 'video job failed');
+      db.markFailed(id, reason);
+      videoJobsTotal.inc({ outcome: 'failed' });
+      emit(db.get(id)!);
+      if (!config.keepUploads) deleteUpload(job);
+    } finally {
+      runningVideoJobs.dec();
+    }
+  };
+
+  const context: VideoServiceContext = {
+    config,
+    binaries,
+    uploadsDir,
+    store: () => {
+      if (!store) throw new AppError('not_ready', 'the video service is not started');
+      return store;
+    },
+    queue: () => {
+      if (!queue) throw new AppError('not_ready', 'the video service is not started');
+      return queue;
+    },
+    async removeJob(id) {
+      const db = context.store();
+      const job = db.get(id);
+      if (!job) return false;
+      await context.queue().cancel(id, 'deleted');
+      if (job.uploadPath) fs.rmSync(job.uploadPath, { force: true });
+      db.delete(id);
+      videoJobsTotal.inc({ outcome: 'deleted' });
+      return true;
+    },
+  };
+
+  return {
+    router: videoRouter(context, logger),
+    events,
+    async start() {
+      if (store) return;
+      fs.mkdirSync(uploadsDir, { recursive: true });
+      store = new VideoJobStore(path.join(videoDir, 'jobs.sqlite'));
+      queue = new JobQueue({
+        concurrency: config.jobConcurrency,
+        maxQueued: config.maxQueuedJobs,
+        run: runJob,
+        onDepth: (queued) => queueDepth.set({ queue: 'video_jobs' }, queued),
+      });
+      logger.info({ binaries: binaries.origin, dataDir: config.dataDir }, 'video service starting');
+      // Jobs a previous process accepted but did not finish: resume from the start, or fail with the reason.
+      const interrupted = [...store.withStatus('running'), ...store.withStatus('queued')];
+      for (const job of interrupted) {
+        if (job.uploadPath && fs.existsSync(job.uploadPath)) {
+          store.markQueued(job.id);
+          queue.enqueue(job.id, { force: true });
+          logger.info({ jobId: job.id, previousStatus: job.status }, 'resuming interrupted video job');
+        } else {
+          store.markFailed(job.id, 'interrupted by a server restart, and its uploaded file is no longer available');
+          videoJobsTotal.inc({ outcome: 'failed' });
+          logger.warn({ jobId: job.id }, 'interrupted video job cannot resume: upload missing');
+        }
+        emit(store.get(job.id)!);
+      }
+    },
+    async close() {
+      await queue?.close();
+      queue = undefined;
+      store?.close();
+      store = undefined;
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { FaceResult } from '../pipeline/types.ts';
+
+export type VideoJobStatus = 'queued' | 'running' | 'done' | 'failed';
+
+export interface VideoJob {
+  id: string;
+  status: VideoJobStatus;
+  progress: number;
+  originalName: string;
+  /** Absolute path of the uploaded file; null once deleted. */
+  uploadPath: string | null;
+  sizeBytes: number;
+  durationSec: number;
+  sampledFps: number;
+  /** Source frame size (boxes are in these pixels). */
+  width: number;
+  height: number;
+  framesAnalyzed: number;
+  /** How many times analysis started (a restart re-runs an interrupted job). */
+  attempts: number;
+  error: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One analysed sample: the tracked faces at media time `t` (seconds). */
+export interface VideoSample {
+  index: number;
+  t: number;
+  faces: FaceResult[];
+}
+
+interface JobRow {
+  id: string;
+  status: VideoJobStatus;
+  progress: number;
+  original_name: string;
+  upload_path: string | null;
+  size_bytes: number;
+  duration_sec: number;
+  sampled_fps: number;
+  width: number;
+  height: number;
+  frames_analyzed: number;
+  attempts: number;
+  error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS video_jobs (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+  progress REAL NOT NULL DEFAULT 0,
+  original_name TEXT NOT NULL,
+  upload_path TEXT,
+  size_bytes INTEGER NOT NULL,
+  duration_sec REAL NOT NULL,
+  sampled_fps REAL NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  frames_analyzed INTEGER NOT NULL DEFAULT 0,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS video_samples (
+  job_id TEXT NOT NULL REFERENCES video_jobs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  t REAL NOT NULL,
+  faces TEXT NOT NULL,
+  PRIMARY KEY (job_id, idx)
+);
+`;
+
+function toJob(row: JobRow): VideoJob {
+  return {
+    id: row.id,
+    status: row.status,
+    progress: row.progress,
+    originalName: row.original_name,
+    uploadPath: row.upload_path,
+    sizeBytes: row.size_bytes,
+    durationSec: row.duration_sec,
+    sampledFps: row.sampled_fps,
+    width: row.width,
+    height: row.height,
+    framesAnalyzed: row.frames_analyzed,
+    attempts: row.attempts,
+    error: row.error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface NewVideoJob {
+  id: string;
+  originalName: string;
+  uploadPath: string;
+  sizeBytes: number;
+  durationSec: number;
+  sampledFps: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Job state and per-sample results in SQLite (WAL), so both survive a restart. Every write is
+ * synchronous and small (one row a sample), which keeps a crash from losing more than one sample.
+ */
+export class VideoJobStore {
+  readonly #db: Database.Database;
+  readonly #statements;
+
+  constructor(dbFile: string) {
+    fs.mkdirSync(path.dirname(dbFile), { recursive: true });
+    this.#db = new Database(dbFile);
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('foreign_keys = ON');
+    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    this.#statements = {
+      insert: db.prepare(
+        `INSERT INTO video_jobs (id, status, original_name, upload_path, size_bytes, duration_sec, sampled_fps, width, height, created_at, updated_at)
+         VALUES (@id, 'queued', @originalName, @uploadPath, @sizeBytes, @durationSec, @sampledFps, @width, @height, @now, @now)`,
+      ),
+      get: db.prepare<[string], JobRow>('SELECT * FROM video_jobs WHERE id = ?'),
+      byStatus: db.prepare<[string], JobRow>('SELECT * FROM video_jobs WHERE status = ? ORDER BY created_at, rowid'),
+      start: db.prepare(
+        `UPDATE video_jobs SET status = 'running', progress = 0, frames_analyzed = 0, attempts = attempts + 1, error = NULL, updated_at = ? WHERE id = ?`,
+      ),
+      requeue: db.prepare(`UPDATE video_jobs SET status = 'queued', progress = 0, frames_analyzed = 0, updated_at = ? WHERE id = ?`),
+      progress: db.prepare('UPDATE video_jobs SET progress = ?, frames_analyzed = ?, updated_at = ? WHERE id = ?'),
+      done: db.prepare(`UPDATE video_jobs SET status = 'done', progress = 1, updated_at = ? WHERE id = ?`),
+      failed: db.prepare(`UPDATE video_jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ?`),
+      uploadGone: db.prepare('UPDATE video_jobs SET upload_path = NULL, updated_at = ? WHERE id = ?'),
+      remove: db.prepare('DELETE FROM video_jobs WHERE id = ?'),
+      addSample: db.prepare('INSERT OR REPLACE INTO video_samples (job_id, idx, t, faces) VALUES (?, ?, ?, ?)'),
+      clearSamples: db.prepare('DELETE FROM video_samples WHERE job_id = ?'),
+      samples: db.prepare<[string], { idx: number; t: number; faces: string }>(
+        'SELECT idx, t, faces FROM video_samples WHERE job_id = ? ORDER BY idx',
+      ),
+    };
+  }
+
+  create(job: NewVideoJob): VideoJob {
+    this.#statements.insert.run({ ...job, now: new Date().toISOString() });
+    return this.get(job.id)!;
+  }
+
+  get(id: string): VideoJob | undefined {
+    const row = this.#statements.get.get(id);
+    return row ? toJob(row) : undefined;
+  }
+
+  withStatus(status: VideoJobStatus): VideoJob[] {
+    return this.#statements.byStatus.all(status).map(toJob);
+  }
+
+  /** Running from scratch: earlier partial results (an interrupted attempt) are dropped. */
+  markRunning(id: string): void {
+    this.#db.transaction(() => {
+      this.#statements.clearSamples.run(id);
+      this.#statements.start.run(new Date().toISOString(), id);
+    })();
+  }
+
+  markQueued(id: string): void {
+    this.#db.transaction(() => {
+      this.#statements.clearSamples.run(id);
+      this.#statements.requeue.run(new Date().toISOString(), id);
+    })();
+  }
+
+  /** One analysed sample and the job's progress, written together. */
+  addSample(id: string, sample: VideoSample, progress: number): void {
+    this.#db.transaction(() => {
+      this.#statements.addSample.run(id, sample.index, sample.t, JSON.stringify(sample.faces));
+      this.#statements.progress.run(progress, sample.index + 1, new Date().toISOString(), id);
+    })();
+  }
+
+  markDone(id: string): void {
+    this.#statements.done.run(new Date().toISOString(), id);
+  }
+
+  markFailed(id: string, reason: string): void {
+    this.#statements.failed.run(reason, new Date().toISOString(), id);
+  }
+
+  markUploadDeleted(id: string): void {
+    this.#statements.uploadGone.run(new Date().toISOString(), id);
+  }
+
+  /** Removes the job and its samples. */
+  delete(id: string): boolean {
+    return this.#statements.remove.run(id).changes > 0;
+  }
+
+  samples(id: string): VideoSample[] {
+    return this.#statements.samples.all(id).map((row) => ({
+      index: row.idx,
+      t: row.t,
+      faces: JSON.parse(row.faces) as FaceResult[],
+    }));
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

@@ -1,0 +1,143 @@
+import { EMOTIONS, dominantEmotion } from '../pipeline/emotions.ts';
+import type { Emotion, EmotionScores } from '../pipeline/emotions.ts';
+import type { Box } from '../pipeline/types.ts';
+import type { VideoJob, VideoSample } from './store.ts';
+
+export interface TrackSample {
+  /** Media time, seconds. */
+  t: number;
+  /** Source-video pixels. */
+  box: Box;
+  score: number;
+  /** Raw classifier probabilities for this sample. */
+  emotions: EmotionScores;
+  /** Probabilities smoothed over the track (what a live view shows). */
+  smoothed: EmotionScores;
+  dominant: Emotion;
+}
+
+export interface TrackSummary {
+  samples: number;
+  firstT: number;
+  lastT: number;
+  /** Samples times the sampling period: how long the face was seen. */
+  timeOnScreenSec: number;
+  /** Mean of the raw probabilities over the track's samples. */
+  meanEmotions: EmotionScores;
+  /** Dominant emotion of the mean distribution. */
+  dominant: Emotion;
+  /** Fraction of samples in which each emotion was the dominant one (sums to 1). */
+  dominantShare: EmotionScores;
+}
+
+export interface TrackTimeline {
+  trackId: number;
+  samples: TrackSample[];
+  summary: TrackSummary;
+}
+
+export interface VideoTimeline {
+  id: string;
+  status: VideoJob['status'];
+  /** False while the job runs or after it failed: the timeline holds what was analysed so far. */
+  complete: boolean;
+  durationSec: number;
+  sampledFps: number;
+  source: { width: number; height: number };
+  /** Every sample, including those without faces (face count 0), so gaps are explicit. */
+  frames: Array<{ t: number; faceCount: number }>;
+  tracks: TrackTimeline[];
+}
+
+function zeroScores(): EmotionScores {
+  return Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as EmotionScores;
+}
+
+function round(value: number, digits = 4): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+function roundScores(scores: EmotionScores): EmotionScores {
+  return Object.fromEntries(EMOTIONS.map((e) => [e, round(scores[e])])) as EmotionScores;
+}
+
+function summarise(samples: TrackSample[], sampledFps: number): TrackSummary {
+  const mean = zeroScores();
+  const share = zeroScores();
+  for (const sample of samples) {
+    for (const e of EMOTIONS) mean[e] += sample.emotions[e];
+    share[sample.dominant] += 1;
+  }
+  for (const e of EMOTIONS) {
+    mean[e] /= samples.length;
+    share[e] /= samples.length;
+  }
+  return {
+    samples: samples.length,
+    firstT: samples[0]!.t,
+    lastT: samples[samples.length - 1]!.t,
+    timeOnScreenSec: round(samples.length / sampledFps, 3),
+    meanEmotions: roundScores(mean),
+    dominant: dominantEmotion(mean),
+    dominantShare: roundScores(share),
+  };
+}
+
+/** Group a job's samples per track (ordered by first appearance) and summarise each track. */
+export function buildTimeline(job: VideoJob, samples: VideoSample[]): VideoTimeline {
+  const byTrack = new Map<number, TrackSample[]>();
+  for (const sample of samples) {
+    for (const face of sample.faces) {
+      let list = byTrack.get(face.trackId);
+      if (!list) byTrack.set(face.trackId, (list = []));
+      list.push({
+        t: round(sample.t, 3),
+        box: { x: round(face.box.x, 1), y: round(face.box.y, 1), width: round(face.box.width, 1), height: round(face.box.height, 1) },
+        score: round(face.score),
+        emotions: roundScores(face.emotions),
+        smoothed: roundScores(face.smoothed),
+        dominant: face.dominant,
+      });
+    }
+  }
+  const tracks = [...byTrack.entries()].map(([trackId, list]) => ({
+    trackId,
+    samples: list,
+    summary: summarise(list, job.sampledFps),
+  }));
+  tracks.sort((a, b) => a.summary.firstT - b.summary.firstT || a.trackId - b.trackId);
+  return {
+    id: job.id,
+    status: job.status,
+    complete: job.status === 'done',
+    durationSec: job.durationSec,
+    sampledFps: job.sampledFps,
+    source: { width: job.width, height: job.height },
+    frames: samples.map((s) => ({ t: round(s.t, 3), faceCount: s.faces.length })),
+    tracks,
+  };
+}
+
+export const CSV_COLUMNS = [
+  'track_id', 't', 'x', 'y', 'width', 'height', 'score', 'dominant',
+  ...EMOTIONS,
+  ...EMOTIONS.map((e) => `smoothed_${e}`),
+] as const;
+
+/** One row per track and sample; every field is a number or an emotion name, so nothing needs quoting. */
+export function timelineToCsv(timeline: VideoTimeline): string {
+  const lines: string[] = [CSV_COLUMNS.join(',')];
+  for (const track of timeline.tracks) {
+    for (const s of track.samples) {
+      lines.push(
+        [
+          track.trackId, s.t, s.box.x, s.box.y, s.box.width, s.box.height, s.score, s.dominant,
+          ...EMOTIONS.map((e) => s.emotions[e]),
+          ...EMOTIONS.map((e) => s.smoothed[e]),
+        ].join(','),
+      );
+    }
+  }
+  return lines.join('\n') + '\n';
+}
