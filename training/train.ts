@@ -1,0 +1,355 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BACKEND_CHOICES, type BackendChoice } from '../server/inference/backend.ts';
+import { DEFAULT_AUGMENT, createRng, shuffledIndices } from './augment.ts';
+import { buildCard, DEFAULT_TEMPLATE_FILE, readAlignmentTemplate, renderModelReadme, writeCard } from './card.ts';
+import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
+import { classCounts, FER_PIXELS, readFer2013, type FerSplit } from './data/fer2013.ts';
+import { argmaxRows, evaluatePredictions, formatEvaluation } from './evaluation.ts';
+import { flopsPerFace } from './model/vgg.ts';
+import { Replica } from './replica-pool.ts';
+import { classWeightsFor, learningRateAt } from './schedule.ts';
+import type { TrainState } from './worker-protocol.ts';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
+export const DEFAULT_DATA = path.resolve(REPO_ROOT, '../shared/datasets/fer2013/fer2013-train-public.csv.gz');
+export const NORMALISATION = { scale: 1 / 127.5, offset: -1 };
+
+export interface TrainOptions {
+  data: string;
+  out: string;
+  width: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  warmupSteps: number;
+  seed: number;
+  workers: number;
+  backend: BackendChoice;
+  batchNorm: boolean;
+  labelSmoothing: number;
+  classWeightPower: number;
+  augment: boolean;
+  backboneWeights?: string;
+  checkpointDir: string;
+  resume: boolean;
+  skipBad: boolean;
+  limit?: number;
+  evalLimit?: number;
+  template: string;
+  float16: boolean;
+  progress: boolean;
+}
+
+export interface TrainResult {
+  bestAccuracy: number;
+  bestEpoch: number;
+  history: CheckpointMeta['history'];
+}
+
+function log(message: string): void {
+  process.stderr.write(`[train ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function head(split: FerSplit, limit: number | undefined): FerSplit {
+  if (limit === undefined || limit >= split.count) return split;
+  const images = new Uint8Array(new SharedArrayBuffer(limit * FER_PIXELS));
+  images.set(split.images.subarray(0, limit * FER_PIXELS));
+  const labels = new Uint8Array(new SharedArrayBuffer(limit));
+  labels.set(split.labels.subarray(0, limit));
+  return { usage: split.usage, count: limit, images, labels };
+}
+
+/** Predicts a split on every replica in parallel (each takes a contiguous share). */
+async function predictSplit(replicas: Replica[], split: FerSplit, tta: boolean): Promise<Float32Array> {
+  const share = Math.ceil(split.count / replicas.length);
+  const parts = await Promise.all(
+    replicas.map((r, i) => {
+      const start = Math.min(split.count, i * share);
+      const end = Math.min(split.count, start + share);
+      return r.request({ type: 'predict', images: split.images, start, end, tta }, 'predicted');
+    }),
+  );
+  const probs = new Float32Array(split.count * 7);
+  let offset = 0;
+  for (const p of parts) {
+    probs.set(p.probs, offset);
+    offset += p.probs.length;
+  }
+  return probs;
+}
+
+function averageGradients(parts: { grads: Float32Array[]; n: number }[]): Float32Array[] {
+  const total = parts.reduce((a, p) => a + p.n, 0);
+  const first = parts[0]!;
+  return first.grads.map((g, v) => {
+    const out = new Float32Array(g.length);
+    for (const p of parts) {
+      const w = p.n / total;
+      const src = p.grads[v]!;
+      for (let i = 0; i < out.length; i++) out[i]! += src[i]! * w;
+    }
+    return out;
+  });
+}
+
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const started = Date.now();
+  const template = await readAlignmentTemplate(options.template);
+  log(`reading ${options.data}`);
+  const data = await readFer2013(options.data, { usages: ['Training', 'PublicTest'], skipBad: options.skipBad, shared: true });
+  if (data.skipped.length) log(`skipped ${data.skipped.length} malformed rows (first: line ${data.skipped[0]!.line}: ${data.skipped[0]!.reason})`);
+  if (!data.splits.Training) throw new Error(`${options.data} has no Training rows`);
+  if (!data.splits.PublicTest) throw new Error(`${options.data} has no PublicTest rows (needed for model selection)`);
+  const trainSplit = head(data.splits.Training, options.limit);
+  const valSplit = head(data.splits.PublicTest, options.evalLimit);
+  const counts = classCounts(trainSplit.labels);
+  const classWeights = classWeightsFor(counts, options.classWeightPower);
+  log(`Training ${trainSplit.count} faces (per class ${counts.join('/')}), PublicTest ${valSplit.count}; class weights ${classWeights.map((w) => w.toFixed(2)).join('/')}`);
+
+  const workers = Math.max(1, Math.min(options.workers, options.batch));
+  const replicas = Array.from({ length: workers }, () => new Replica());
+  try {
+    const ready = await Promise.all(
+      replicas.map((r, workerIndex) =>
+        r.request(
+          {
+            type: 'init',
+            workerIndex,
+            backend: options.backend,
+            width: options.width,
+            batchNorm: options.batchNorm,
+            seed: options.seed,
+            learningRate: options.lr,
+            images: trainSplit.images,
+            labels: trainSplit.labels,
+            normalisation: NORMALISATION,
+            augment: options.augment ? DEFAULT_AUGMENT : { flip: false, rotateDeg: 0, shift: 0, zoom: 0 },
+            classWeights,
+            labelSmoothing: options.labelSmoothing,
+            backboneWeights: options.backboneWeights,
+          },
+          'ready',
+        ),
+      ),
+    );
+    const { backend, parameters } = ready[0]!;
+    if (ready.some((r) => Math.abs(r.checksum - ready[0]!.checksum) > 1e-3 * Math.abs(ready[0]!.checksum))) {
+      throw new Error('replicas initialised with different weights');
+    }
+    log(`${workers} worker(s) on the ${backend} backend; VGG16 width ${options.width}: ${parameters.toLocaleString('en')} parameters, ${(flopsPerFace(options.width) / 1e6).toFixed(1)} MFLOPs/face`);
+
+    const stepsPerEpoch = Math.floor(trainSplit.count / options.batch);
+    if (stepsPerEpoch === 0) throw new Error(`--batch ${options.batch} is larger than the ${trainSplit.count} training faces`);
+    const totalSteps = stepsPerEpoch * options.epochs;
+    let meta: CheckpointMeta = {
+      version: 1,
+      options: { width: options.width, batchNorm: options.batchNorm, batch: options.batch, seed: options.seed, epochs: options.epochs, lr: options.lr },
+      epochsDone: 0,
+      globalStep: 0,
+      bestAccuracy: -1,
+      bestEpoch: 0,
+      history: [],
+      wallSeconds: 0,
+    };
+    if (options.resume) {
+      const checkpoint = await loadCheckpoint(options.checkpointDir);
+      for (const key of ['width', 'batchNorm', 'batch', 'seed'] as const) {
+        if (checkpoint.meta.options[key] !== meta.options[key]) {
+          throw new Error(`--resume: checkpoint has ${key}=${String(checkpoint.meta.options[key])}, this run ${String(meta.options[key])}`);
+        }
+      }
+      await Promise.all(replicas.map((r) => r.request({ type: 'setState', state: checkpoint.state }, 'stateSet')));
+      meta = { ...checkpoint.meta, options: meta.options };
+      log(`resumed from ${options.checkpointDir} after epoch ${meta.epochsDone} (best ${(100 * meta.bestAccuracy).toFixed(1)}% at epoch ${meta.bestEpoch})`);
+    }
+    const wallBefore = meta.wallSeconds;
+
+    await mkdir(options.out, { recursive: true });
+    for (let epoch = meta.epochsDone; epoch < options.epochs; epoch++) {
+      const epochStart = Date.now();
+      const order = shuffledIndices(trainSplit.count, createRng(options.seed * 7919 + epoch));
+      const bar = new cliProgress.SingleBar(
+        {
+          format: `epoch ${epoch + 1}/${options.epochs} [{bar}] {percentage}% {value}/{total} steps | loss {loss} | acc {acc} | lr {lr} | {speed} img/s | ETA {eta_formatted}`,
+          noTTYOutput: true,
+          notTTYSchedule: 60_000,
+          etaBuffer: 50,
+          stream: process.stderr,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      if (options.progress) bar.start(stepsPerEpoch, 0, { loss: '-', acc: '-', lr: '-', speed: '-' });
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let gradMs = 0;
+      let applyMs = 0;
+      for (let step = 0; step < stepsPerEpoch; step++) {
+        const batch = order.subarray(step * options.batch, (step + 1) * options.batch);
+        const share = Math.ceil(batch.length / workers);
+        const gradStart = Date.now();
+        const parts = await Promise.all(
+          replicas.map((r, w) =>
+            r.request(
+              { type: 'grad', indices: batch.slice(w * share, (w + 1) * share), augmentSeed: (options.seed * 1_000_003 + meta.globalStep * 31 + w) >>> 0 },
+              'grad',
+            ),
+          ),
+        );
+        const applyStart = Date.now();
+        gradMs += applyStart - gradStart;
+        const averaged = averageGradients(parts);
+        const lr = learningRateAt(meta.globalStep, totalSteps, options.lr, options.warmupSteps);
+        await Promise.all(
+          replicas.map((r, w) => {
+            const grads = w === workers - 1 ? averaged : averaged.map((g) => g.slice());
+            return r.request({ type: 'apply', grads, learningRate: lr }, 'applied', grads.map((g) => g.buffer as ArrayBuffer));
+          }),
+        );
+        applyMs += Date.now() - applyStart;
+        meta.globalStep++;
+        for (const p of parts) {
+          lossSum += p.loss * p.n;
+          correct += p.correct;
+          seen += p.n;
+        }
+        if (options.progress) {
+          bar.update(step + 1, {
+            loss: (lossSum / seen).toFixed(3),
+            acc: `${((100 * correct) / seen).toFixed(1)}%`,
+            lr: lr.toExponential(1),
+            speed: (seen / ((Date.now() - epochStart) / 1000)).toFixed(0),
+          });
+        }
+      }
+      if (options.progress) bar.stop();
+
+      const probs = await predictSplit(replicas, valSplit, false);
+      const evaluation = evaluatePredictions('PublicTest', valSplit.labels, argmaxRows(probs));
+      const seconds = (Date.now() - epochStart) / 1000;
+      meta.epochsDone = epoch + 1;
+      meta.wallSeconds = wallBefore + (Date.now() - started) / 1000;
+      meta.history.push({ epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, accuracy: evaluation.accuracy, macroF1: evaluation.macroF1, seconds });
+      log(
+        `epoch ${epoch + 1}/${options.epochs}: loss ${(lossSum / seen).toFixed(4)}, train acc ${((100 * correct) / seen).toFixed(1)}%, ` +
+          `PublicTest acc ${(100 * evaluation.accuracy).toFixed(2)}%, macro-F1 ${(100 * evaluation.macroF1).toFixed(2)}%, ${seconds.toFixed(0)} s ` +
+          `(${(seen / ((gradMs + applyMs) / 1000)).toFixed(1)} img/s; per step: gradients ${(gradMs / stepsPerEpoch).toFixed(0)} ms, averaging + update ${(applyMs / stepsPerEpoch).toFixed(0)} ms)`,
+      );
+      if (evaluation.accuracy > meta.bestAccuracy) {
+        meta.bestAccuracy = evaluation.accuracy;
+        meta.bestEpoch = epoch + 1;
+        await replicas[0]!.request({ type: 'save', dir: options.out, float16: options.float16 }, 'saved');
+        const card = buildCard({
+          version: `${new Date().toISOString().slice(0, 10)}-w${options.width}-e${epoch + 1}`,
+          width: options.width,
+          batchNorm: options.batchNorm,
+          parameters,
+          flopsPerFace: flopsPerFace(options.width),
+          normalisation: NORMALISATION,
+          alignment: template,
+          training: {
+            dataset: path.basename(options.data),
+            datasetSha256: data.sha256,
+            epochs: options.epochs,
+            bestEpoch: epoch + 1,
+            batchSize: options.batch,
+            optimizer: `Adamax (peak lr ${options.lr}, ${options.warmupSteps}-step warm-up, cosine decay), categorical cross-entropy, label smoothing ${options.labelSmoothing}, class-weight power ${options.classWeightPower}`,
+            seed: options.seed,
+            backend,
+            workers,
+            wallSeconds: Math.round(meta.wallSeconds),
+            weightsDtype: options.float16 ? 'float16' : 'float32',
+          },
+          evaluation,
+        });
+        await writeCard(options.out, card);
+        await writeFile(path.join(options.out, 'README.md'), renderModelReadme(card, await readTradeoff(options.out)));
+        log(`saved the new best model to ${options.out}\n${formatEvaluation(evaluation)}`);
+      }
+      const state = (await replicas[0]!.request({ type: 'getState' }, 'state')).state as TrainState;
+      await saveCheckpoint(options.checkpointDir, meta, state);
+    }
+    log(`done in ${((Date.now() - started) / 60000).toFixed(1)} min: best PublicTest accuracy ${(100 * meta.bestAccuracy).toFixed(2)}% at epoch ${meta.bestEpoch}`);
+    return { bestAccuracy: meta.bestAccuracy, bestEpoch: meta.bestEpoch, history: meta.history };
+  } finally {
+    await Promise.all(replicas.map((r) => r.close()));
+  }
+}
+
+/** The width/speed trade-off is measured separately (training/TRADEOFF.md) and copied into the model README. */
+async function readTradeoff(outDir: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  for (const file of [path.join(import.meta.dirname, 'TRADEOFF.md'), path.join(outDir, 'TRADEOFF.md')]) {
+    try {
+      return await readFile(file, 'utf8');
+    } catch {
+      // try the next
+    }
+  }
+  return '';
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number >= 0');
+  return n;
+}
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('Train the VGG16-topology emotion model on FER2013 and write models/emotion/')
+    .option('--data <file>', 'FER2013 csv or csv.gz (emotion,pixels,Usage)', DEFAULT_DATA)
+    .option('--out <dir>', 'where the best model, card.json and README.md go', path.join(REPO_ROOT, 'models/emotion'))
+    .option('--width <multiplier>', 'VGG16 width multiplier (1 = 64..512 filters)', positiveNumber, 0.25)
+    .option('--epochs <n>', 'epochs', positiveInt, 8)
+    .option('--batch <n>', 'global batch size (split across workers)', positiveInt, 64)
+    .option('--lr <rate>', 'peak Adamax learning rate', positiveNumber, 0.003)
+    .option('--warmup-steps <n>', 'linear warm-up steps', positiveInt, 300)
+    .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', positiveInt, 42)
+    .option('--workers <n>', 'data-parallel worker threads', positiveInt, Math.min(2, Math.max(1, os.availableParallelism())))
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default('auto'))
+    .option('--no-batch-norm', 'plain VGG16 without batch normalisation')
+    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0.1)
+    .option('--class-weight-power <x>', '0 = no class weighting, 1 = inverse frequency', nonNegative, 0.3)
+    .option('--no-augment', 'no flips/rotations/shifts/zoom')
+    .option('--backbone-weights <file>', 'initialise the conv base from a Keras VGG16 notop .h5 (ImageNet)')
+    .option('--checkpoint-dir <dir>', 'per-epoch checkpoints for --resume', path.join(REPO_ROOT, '.train-checkpoints'))
+    .option('--resume', 'continue from the checkpoint in --checkpoint-dir', false)
+    .option('--skip-bad', 'skip malformed csv rows (counted) instead of failing', false)
+    .option('--limit <n>', 'use only the first n Training rows', positiveInt)
+    .option('--eval-limit <n>', 'use only the first n PublicTest rows', positiveInt)
+    .option('--template <file>', 'FER2013 alignment template (npm run template)', DEFAULT_TEMPLATE_FILE)
+    .option('--no-float16', 'store float32 weights instead of float16')
+    .option('--no-progress', 'no progress bar');
+}
+
+async function main(): Promise<void> {
+  const command = trainCommand();
+  command.parse(process.argv);
+  const o = command.opts<TrainOptions>();
+  if (!o.resume) await rm(o.checkpointDir, { recursive: true, force: true });
+  await train({ ...o, data: path.resolve(o.data), out: path.resolve(o.out) });
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('training/train.ts')) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`train: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,43 @@
+import type { AugmentOptions } from './augment.ts';
+
+/** Messages between the training coordinator and its data-parallel workers (one tfjs each). */
+export interface WorkerInit {
+  type: 'init';
+  workerIndex: number;
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  width: number;
+  batchNorm: boolean;
+  seed: number;
+  learningRate: number;
+  images: Uint8Array; // shared training images
+  labels: Uint8Array;
+  normalisation: { scale: number; offset: number };
+  augment: AugmentOptions;
+  classWeights: number[];
+  labelSmoothing: number;
+  backboneWeights?: string;
+}
+
+export type CoordinatorMessage =
+  | WorkerInit
+  | { type: 'grad'; indices: Int32Array; augmentSeed: number }
+  | { type: 'apply'; grads: Float32Array[]; learningRate: number }
+  | { type: 'predict'; images: Uint8Array; start: number; end: number; tta: boolean }
+  | { type: 'save'; dir: string; float16: boolean }
+  | { type: 'getState' }
+  | { type: 'setState'; state: TrainState };
+
+export interface TrainState {
+  weights: { name: string; shape: number[]; data: Float32Array }[];
+  optimizer: { name: string; shape: number[]; data: Float32Array }[];
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; backend: string; parameters: number; checksum: number }
+  | { type: 'grad'; grads: Float32Array[]; loss: number; correct: number; n: number }
+  | { type: 'applied' }
+  | { type: 'predicted'; probs: Float32Array }
+  | { type: 'saved' }
+  | { type: 'state'; state: TrainState }
+  | { type: 'stateSet' }
+  | { type: 'error'; message: string };

@@ -1,0 +1,189 @@
+import { parentPort } from 'node:worker_threads';
+import { initBackend, tf } from '../server/inference/backend.ts';
+import { directoryIO } from '../server/inference/model-io.ts';
+import { augmentInto, createRng } from './augment.ts';
+import { FER_PIXELS } from './data/fer2013.ts';
+import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
+import { registerConvGradientKernels } from './kernels/conv-grads.ts';
+import { loadBackboneWeights } from './model/backbone-weights.ts';
+import { quantizeArtifactsToFloat16 } from './model/float16.ts';
+import { buildVgg16, NUM_CLASSES } from './model/vgg.ts';
+import type { CoordinatorMessage, TrainState, WorkerInit, WorkerMessage } from './worker-protocol.ts';
+
+/**
+ * One data-parallel replica: computes gradients on its share of each batch and applies the
+ * averaged gradients the coordinator sends back, so every replica keeps identical weights.
+ */
+if (!parentPort) throw new Error('training/worker.ts must run as a worker thread');
+const port = parentPort;
+
+let init: WorkerInit;
+let model: tf.LayersModel;
+let optimizer: tf.AdamaxOptimizer;
+let classWeights: tf.Tensor1D;
+
+function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+function toInput(images: Uint8Array, indices: ArrayLike<number>, augmentSeed: number | undefined, flip = false): tf.Tensor4D {
+  const n = indices.length;
+  const side = 48;
+  const data = new Float32Array(n * FER_PIXELS);
+  const rng = augmentSeed === undefined ? undefined : createRng(augmentSeed);
+  for (let i = 0; i < n; i++) {
+    const src = indices[i]! * FER_PIXELS;
+    if (rng) {
+      augmentInto(images, src, data, i * FER_PIXELS, rng, init.augment);
+    } else if (flip) {
+      for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) data[i * FER_PIXELS + y * side + x] = images[src + y * side + side - 1 - x]!;
+    } else {
+      for (let p = 0; p < FER_PIXELS; p++) data[i * FER_PIXELS + p] = images[src + p]!;
+    }
+  }
+  const { scale, offset } = init.normalisation;
+  for (let p = 0; p < data.length; p++) data[p] = data[p]! * scale + offset;
+  return tf.tensor4d(data, [n, side, side, 1]);
+}
+
+function computeGradients(indices: Int32Array, augmentSeed: number): WorkerMessage {
+  const labels = Array.from(indices, (i) => init.labels[i]!);
+  const result = tf.tidy(() => {
+    const x = toInput(init.images, indices, augmentSeed);
+    const labelTensor = tf.tensor1d(labels, 'int32');
+    const smoothing = init.labelSmoothing;
+    const target = tf.add(tf.mul(tf.oneHot(labelTensor, NUM_CLASSES), 1 - smoothing), smoothing / NUM_CLASSES);
+    const weights = tf.gather(classWeights, labelTensor);
+    let correct = 0;
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => {
+      const probs = model.apply(x, { training: true }) as tf.Tensor2D;
+      correct = tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), labelTensor), 'int32')).dataSync()[0]!;
+      const perSample = tf.neg(tf.sum(tf.mul(target, tf.log(tf.clipByValue(probs, 1e-7, 1))), 1));
+      return tf.div(tf.sum(tf.mul(perSample, weights)), tf.sum(weights)) as tf.Scalar;
+    }, vars);
+    const gradArrays = vars.map((v) => grads[v.name]!.dataSync() as Float32Array);
+    return { loss: value.dataSync()[0]!, correct, gradArrays };
+  });
+  // dataSync arrays are views the backend may reuse: copy before transferring
+  const copies = result.gradArrays.map((g) => Float32Array.from(g));
+  return { type: 'grad', grads: copies, loss: result.loss, correct: result.correct, n: indices.length };
+}
+
+function applyGradients(grads: Float32Array[], learningRate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+  tf.tidy(() => {
+    const named: tf.NamedTensorMap = {};
+    model.trainableWeights.forEach((w, i) => {
+      named[(w.read() as tf.Variable).name] = tf.tensor(grads[i]!, w.shape as number[]);
+    });
+    optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
+  });
+}
+
+function predict(images: Uint8Array, start: number, end: number, tta: boolean): Float32Array {
+  const out = new Float32Array((end - start) * NUM_CLASSES);
+  const chunk = 128;
+  for (let s = start; s < end; s += chunk) {
+    const indices = Array.from({ length: Math.min(chunk, end - s) }, (_, i) => s + i);
+    const probs = tf.tidy(() => {
+      const p = model.predict(toInput(images, indices, undefined)) as tf.Tensor2D;
+      if (!tta) return p.dataSync();
+      const q = model.predict(toInput(images, indices, undefined, true)) as tf.Tensor2D;
+      return tf.div(tf.add(p, q), 2).dataSync();
+    });
+    out.set(probs, (s - start) * NUM_CLASSES);
+  }
+  return out;
+}
+
+/** Adamax's slots, which tfjs keeps private and cannot export (getWeights() is unimplemented for it). */
+interface AdamaxSlots {
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
+  accumulatedWeightedInfNorm: { originalName: string; variable: tf.Variable }[];
+  iteration: tf.Variable;
+}
+
+function snapshot(name: string, t: tf.Tensor): TrainState['weights'][number] {
+  return { name, shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) };
+}
+
+function getState(): TrainState {
+  const slots = optimizer as unknown as AdamaxSlots;
+  const weights = model.weights.map((w) => snapshot(w.originalName, w.read()));
+  const optimizerState = [
+    snapshot('iteration', slots.iteration),
+    ...slots.accumulatedFirstMoment.map((s) => snapshot(s.originalName, s.variable)),
+    ...slots.accumulatedWeightedInfNorm.map((s) => snapshot(s.originalName, s.variable)),
+  ];
+  return { weights, optimizer: optimizerState };
+}
+
+function setState(state: TrainState): void {
+  if (state.weights.length !== model.weights.length) throw new Error('checkpoint does not match the model');
+  model.setWeights(state.weights.map((w) => tf.tensor(w.data, w.shape)));
+  const slots = optimizer as unknown as AdamaxSlots;
+  const [iteration, ...rest] = state.optimizer;
+  if (!iteration) return;
+  slots.iteration.assign(tf.scalar(iteration.data[0]!));
+  const half = rest.length / 2;
+  if (half !== model.trainableWeights.length) throw new Error('checkpoint optimizer state does not match the model');
+  for (const s of slots.accumulatedFirstMoment) s.variable.dispose();
+  for (const s of slots.accumulatedWeightedInfNorm) s.variable.dispose();
+  slots.accumulatedFirstMoment = rest.slice(0, half).map((w) => ({ originalName: w.name, variable: tf.variable(tf.tensor(w.data, w.shape), false) }));
+  slots.accumulatedWeightedInfNorm = rest.slice(half).map((w) => ({ originalName: w.name, variable: tf.variable(tf.tensor(w.data, w.shape), false) }));
+}
+
+function checksum(): number {
+  return tf.tidy(() => model.weights.reduce((acc, w) => acc + tf.sum(tf.abs(w.read())).dataSync()[0]!, 0));
+}
+
+async function handle(message: CoordinatorMessage): Promise<void> {
+  switch (message.type) {
+    case 'init': {
+      init = message;
+      const backend = await initBackend(message.backend);
+      if (backend === 'wasm') registerConvGradientKernels('wasm');
+      registerBatchNormGradient();
+      model = buildVgg16({ width: message.width, batchNorm: message.batchNorm, seed: message.seed });
+      if (message.backboneWeights) await loadBackboneWeights(model, message.backboneWeights);
+      optimizer = tf.train.adamax(message.learningRate) as tf.AdamaxOptimizer;
+      classWeights = tf.tensor1d(message.classWeights);
+      post({ type: 'ready', backend, parameters: model.countParams(), checksum: checksum() });
+      return;
+    }
+    case 'grad': {
+      const reply = computeGradients(message.indices, message.augmentSeed);
+      post(reply, reply.type === 'grad' ? reply.grads.map((g) => g.buffer as ArrayBuffer) : []);
+      return;
+    }
+    case 'apply':
+      applyGradients(message.grads, message.learningRate);
+      post({ type: 'applied' });
+      return;
+    case 'predict': {
+      const probs = predict(message.images, message.start, message.end, message.tta);
+      post({ type: 'predicted', probs }, [probs.buffer as ArrayBuffer]);
+      return;
+    }
+    case 'save':
+      await model.save(
+        tf.io.withSaveHandler((artifacts) => directoryIO(message.dir).save!(message.float16 ? quantizeArtifactsToFloat16(artifacts) : artifacts)),
+      );
+      post({ type: 'saved' });
+      return;
+    case 'getState':
+      post({ type: 'state', state: getState() });
+      return;
+    case 'setState':
+      setState(message.state);
+      post({ type: 'stateSet' });
+      return;
+  }
+}
+
+// Messages are handled strictly one at a time, in order.
+let queue = Promise.resolve();
+port.on('message', (message: CoordinatorMessage) => {
+  queue = queue.then(() => handle(message)).catch((error: unknown) => post({ type: 'error', message: (error as Error).stack ?? String(error) }));
+});
