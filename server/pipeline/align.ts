@@ -44,7 +44,12 @@ export interface AlignWeights {
   mouth: number;
 }
 
-export const DEFAULT_ALIGN_WEIGHTS: AlignWeights = { eyes: 1, mouth: 1 };
+/**
+ * Eyes count twice: re-aligning 200 FER2013 PublicTest faces to their own framing, mean abs pixel
+ * error was 45.8 with eyes 2 : mouth 1, 46.1 with 1 : 1 and 46.5 with the eyes alone (small
+ * differences; the mouth still steadies the scale of turned heads).
+ */
+export const DEFAULT_ALIGN_WEIGHTS: AlignWeights = { eyes: 2, mouth: 1 };
 
 function meanPoint(points: readonly Point[], from: number, to: number): Point {
   let sx = 0;
