@@ -44,9 +44,10 @@ function resolveOne(
   name: 'ffmpeg' | 'ffprobe',
   envValue: string | undefined,
   preferNpm: boolean,
+  envPath: string | undefined,
 ): { path: string; origin: 'env' | 'system' | 'npm' } {
   if (envValue) return { path: envValue, origin: 'env' };
-  const system = preferNpm ? undefined : findOnPath(name);
+  const system = preferNpm ? undefined : findOnPath(name, envPath ?? '');
   if (system) return { path: system, origin: 'system' };
   const npmPath = npmBinary(name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe');
   return { path: npmPath, origin: 'npm' };
@@ -59,8 +60,8 @@ export function resolveFfmpegBinaries(options: { preferNpm?: boolean; env?: Node
   const env = options.env ?? process.env;
   const useCache = options.preferNpm === undefined && options.env === undefined;
   if (useCache && cached) return cached;
-  const ffmpeg = resolveOne('ffmpeg', env.FFMPEG_PATH, options.preferNpm ?? false);
-  const ffprobe = resolveOne('ffprobe', env.FFPROBE_PATH, options.preferNpm ?? false);
+  const ffmpeg = resolveOne('ffmpeg', env.FFMPEG_PATH, options.preferNpm ?? false, env.PATH);
+  const ffprobe = resolveOne('ffprobe', env.FFPROBE_PATH, options.preferNpm ?? false, env.PATH);
   const resolved: FfmpegBinaries = {
     ffmpegPath: ffmpeg.path,
     ffprobePath: ffprobe.path,

@@ -1,0 +1,43 @@
+/** Shared by the video tests: paths to real media and bad files made with the real ffmpeg. */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const groupsPan = path.resolve(repoRoot, '../shared/media/groups-pan.mp4');
+
+export interface BadFiles {
+  dir: string;
+  text: string;
+  audioOnly: string;
+  truncated: string;
+  empty: string;
+}
+
+/** Text, audio-only (ffmpeg lavfi sine), a cut copy of the real mp4, and zero bytes, in a temp dir. */
+export function makeBadFiles(): BadFiles {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-badvideo-'));
+  const text = path.join(dir, 'notes.mp4');
+  fs.writeFileSync(text, 'this is plain text, not a video\n'.repeat(20));
+  const audioOnly = path.join(dir, 'tone.m4a');
+  execFileSync(resolveFfmpegBinaries().ffmpegPath, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', audioOnly]);
+  const truncated = path.join(dir, 'cut.mp4');
+  const full = fs.readFileSync(groupsPan);
+  fs.writeFileSync(truncated, full.subarray(0, Math.floor(full.length * 0.6)));
+  const empty = path.join(dir, 'empty.mp4');
+  fs.writeFileSync(empty, '');
+  return { dir, text, audioOnly, truncated, empty };
+}
+
+/** ffmpeg/ffprobe processes that are children of this process (to prove none leak). */
+export function childFfmpegProcesses(): string[] {
+  try {
+    const out = execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+    return out.split('\n').filter((line) => /ff(mpeg|probe)/.test(line));
+  } catch {
+    return []; // ps exits 1 when there is no child at all
+  }
+}
