@@ -1,0 +1,78 @@
+/** Shared helpers for the live-server tests: a real server on port 0 and real socket.io clients. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pino } from 'pino';
+import { io as connect, type Socket } from 'socket.io-client';
+import { type Config, loadConfig, repoRoot } from '../server/config.ts';
+import type { Ack, ClientToServerEvents, ServerToClientEvents, WireBox } from '../server/live/protocol.ts';
+import { type RunningServer, startServer } from '../server/server.ts';
+
+export const mediaDir = path.resolve(repoRoot, '../shared/media');
+/** The trained model by default; TEST_MODEL_DIR points elsewhere (e.g. while the first model trains). */
+export const testModelDir = process.env.TEST_MODEL_DIR ?? path.join(repoRoot, 'models/emotion');
+
+export const referenceFaces = JSON.parse(readFileSync(path.join(repoRoot, 'test/fixtures/media-faces.json'), 'utf8')) as {
+  photos: Record<string, WireBox[]>;
+};
+export const photoNames = Object.keys(referenceFaces.photos);
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_DIR: testModelDir, WORKERS: '2', LOG_LEVEL: 'silent', ...env });
+}
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<RunningServer> {
+  const config = testConfig(env);
+  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  return server;
+}
+
+export type TestClient = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export async function connectClient(url: string): Promise<TestClient> {
+  const socket: TestClient = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+/** Emits an acknowledged event with raw (possibly invalid) arguments and resolves with the ack. */
+export function request<T = unknown>(socket: TestClient, event: string, ...args: unknown[]): Promise<Ack<T>> {
+  return (socket as unknown as Socket).timeout(60_000).emitWithAck(event, ...args) as Promise<Ack<T>>;
+}
+
+export function iou(a: WireBox, b: WireBox): number {
+  const x1 = Math.max(a.x, b.x);
+  const y1 = Math.max(a.y, b.y);
+  const x2 = Math.min(a.x + a.width, b.x + b.width);
+  const y2 = Math.min(a.y + a.height, b.y + b.height);
+  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  return inter / (a.width * a.height + b.width * b.height - inter);
+}
+
+/** Faces matched one-to-one to reference boxes (IoU >= 0.3): found = matched, invented = unmatched detections. */
+export function matchFaces(found: WireBox[], reference: WireBox[]): { matched: number; invented: number } {
+  const used = new Set<number>();
+  let matched = 0;
+  for (const box of found) {
+    let best = -1;
+    let bestIou = 0.3;
+    reference.forEach((ref, i) => {
+      const overlap = iou(box, ref);
+      if (!used.has(i) && overlap >= bestIou) {
+        best = i;
+        bestIou = overlap;
+      }
+    });
+    if (best >= 0) {
+      used.add(best);
+      matched += 1;
+    }
+  }
+  return { matched, invented: found.length - matched };
+}
+
+export function readPhoto(name: string): Buffer {
+  return readFileSync(path.join(mediaDir, name));
+}
