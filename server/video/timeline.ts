@@ -85,7 +85,10 @@ function summarise(samples: TrackSample[], sampledFps: number): TrackSummary {
 }
 
 /** Group a job's samples per track (ordered by first appearance) and summarise each track. */
-export function buildTimeline(job: VideoJob, samples: VideoSample[]): VideoTimeline {
+export function buildTimeline(
+  job: Pick<VideoJob, 'id' | 'status' | 'durationSec' | 'sampledFps' | 'width' | 'height'>,
+  samples: VideoSample[],
+): VideoTimeline {
   const byTrack = new Map<number, TrackSample[]>();
   for (const sample of samples) {
     for (const face of sample.faces) {
