@@ -10,12 +10,11 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoin
 import { classCounts, FER_PIXELS, readFer2013, type FerSplit } from './data/fer2013.ts';
 import { argmaxRows, evaluatePredictions, formatEvaluation } from './evaluation.ts';
 import { flopsPerFace } from './model/vgg.ts';
+import { DEFAULT_DATA, isMainModule, REPO_ROOT } from './paths.ts';
 import { Replica } from './replica-pool.ts';
 import { classWeightsFor, learningRateAt } from './schedule.ts';
 import type { TrainState } from './worker-protocol.ts';
 
-export const REPO_ROOT = path.resolve(import.meta.dirname, '..');
-export const DEFAULT_DATA = path.resolve(REPO_ROOT, '../shared/datasets/fer2013/fer2013-train-public.csv.gz');
 export const NORMALISATION = { scale: 1 / 127.5, offset: -1 };
 
 export interface TrainOptions {
@@ -347,7 +346,7 @@ async function main(): Promise<void> {
   await train({ ...o, data: path.resolve(o.data), out: path.resolve(o.out) });
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('training/train.ts')) {
+if (isMainModule(import.meta.url)) {
   main().catch((error: unknown) => {
     process.stderr.write(`train: ${(error as Error).message}\n`);
     process.exitCode = 1;

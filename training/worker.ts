@@ -2,11 +2,12 @@ import { parentPort } from 'node:worker_threads';
 import { initBackend, tf } from '../server/inference/backend.ts';
 import { directoryIO } from '../server/inference/model-io.ts';
 import { augmentInto, createRng } from './augment.ts';
-import { FER_PIXELS } from './data/fer2013.ts';
+import { FER_PIXELS, FER_SIDE } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
 import { loadBackboneWeights } from './model/backbone-weights.ts';
 import { quantizeArtifactsToFloat16 } from './model/float16.ts';
+import { predictFaces } from './predict.ts';
 import { buildVgg16, NUM_CLASSES } from './model/vgg.ts';
 import type { CoordinatorMessage, TrainState, WorkerInit, WorkerMessage } from './worker-protocol.ts';
 
@@ -26,24 +27,15 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
 
-function toInput(images: Uint8Array, indices: ArrayLike<number>, augmentSeed: number | undefined, flip = false): tf.Tensor4D {
+/** A training batch: augmented faces, normalised as the model card says. */
+function toInput(images: Uint8Array, indices: ArrayLike<number>, augmentSeed: number): tf.Tensor4D {
   const n = indices.length;
-  const side = 48;
   const data = new Float32Array(n * FER_PIXELS);
-  const rng = augmentSeed === undefined ? undefined : createRng(augmentSeed);
-  for (let i = 0; i < n; i++) {
-    const src = indices[i]! * FER_PIXELS;
-    if (rng) {
-      augmentInto(images, src, data, i * FER_PIXELS, rng, init.augment);
-    } else if (flip) {
-      for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) data[i * FER_PIXELS + y * side + x] = images[src + y * side + side - 1 - x]!;
-    } else {
-      for (let p = 0; p < FER_PIXELS; p++) data[i * FER_PIXELS + p] = images[src + p]!;
-    }
-  }
+  const rng = createRng(augmentSeed);
+  for (let i = 0; i < n; i++) augmentInto(images, indices[i]! * FER_PIXELS, data, i * FER_PIXELS, rng, init.augment);
   const { scale, offset } = init.normalisation;
   for (let p = 0; p < data.length; p++) data[p] = data[p]! * scale + offset;
-  return tf.tensor4d(data, [n, side, side, 1]);
+  return tf.tensor4d(data, [n, FER_SIDE, FER_SIDE, 1]);
 }
 
 function computeGradients(indices: Int32Array, augmentSeed: number): WorkerMessage {
@@ -79,22 +71,6 @@ function applyGradients(grads: Float32Array[], learningRate: number): void {
     });
     optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
   });
-}
-
-function predict(images: Uint8Array, start: number, end: number, tta: boolean): Float32Array {
-  const out = new Float32Array((end - start) * NUM_CLASSES);
-  const chunk = 128;
-  for (let s = start; s < end; s += chunk) {
-    const indices = Array.from({ length: Math.min(chunk, end - s) }, (_, i) => s + i);
-    const probs = tf.tidy(() => {
-      const p = model.predict(toInput(images, indices, undefined)) as tf.Tensor2D;
-      if (!tta) return p.dataSync();
-      const q = model.predict(toInput(images, indices, undefined, true)) as tf.Tensor2D;
-      return tf.div(tf.add(p, q), 2).dataSync();
-    });
-    out.set(probs, (s - start) * NUM_CLASSES);
-  }
-  return out;
 }
 
 /** Adamax's slots, which tfjs keeps private and cannot export (getWeights() is unimplemented for it). */
@@ -162,7 +138,7 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       post({ type: 'applied' });
       return;
     case 'predict': {
-      const probs = predict(message.images, message.start, message.end, message.tta);
+      const probs = predictFaces(model, message.images, message.start, message.end, init.normalisation, message.tta);
       post({ type: 'predicted', probs }, [probs.buffer as ArrayBuffer]);
       return;
     }

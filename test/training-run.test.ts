@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { initBackend, tf } from '../server/inference/backend.ts';
+import { modelCardSchema, readModelCard } from '../server/inference/model-card.ts';
+import { loadLayersModelFromDir } from '../server/inference/model-io.ts';
+import { EMOTIONS } from '../server/pipeline/emotions.ts';
+import { loadBackboneWeights } from '../training/model/backbone-weights.ts';
+import { buildVgg16, filtersAt, VGG16_BLOCKS } from '../training/model/vgg.ts';
+import { train, type TrainOptions } from '../training/train.ts';
+
+const run = promisify(execFile);
+const repo = path.resolve(import.meta.dirname, '..');
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'moodwire-train-'));
+  // A tiny learnable FER-format file: bright faces are "happy", dark ones "sad", written by the test.
+  const rows = ['emotion,pixels,Usage'];
+  for (let i = 0; i < 160; i++) {
+    const label = i % 2 === 0 ? 3 : 4;
+    const base = label === 3 ? 170 : 60;
+    const px = Array.from({ length: 2304 }, (_, p) => base + ((p * 7 + i * 13) % 40)).join(' ');
+    rows.push(`${label},${px},${i < 128 ? 'Training' : 'PublicTest'}`);
+  }
+  await writeFile(path.join(dir, 'tiny.csv'), rows.join('\n') + '\n');
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function options(extra: Partial<TrainOptions>): TrainOptions {
+  return {
+    data: path.join(dir, 'tiny.csv'),
+    out: path.join(dir, 'model'),
+    width: 0.0625,
+    epochs: 1,
+    batch: 16,
+    lr: 0.003,
+    warmupSteps: 4,
+    seed: 7,
+    workers: 2,
+    backend: 'wasm',
+    batchNorm: true,
+    labelSmoothing: 0.1,
+    classWeightPower: 0.3,
+    augment: true,
+    checkpointDir: path.join(dir, 'checkpoints'),
+    resume: false,
+    skipBad: false,
+    template: path.join(repo, 'training/alignment-template.json'),
+    float16: true,
+    progress: false,
+    ...extra,
+  };
+}
+
+test('trains on a tiny csv with 2 workers, writes the model, card and README, and resumes', async () => {
+  const first = await train(options({ epochs: 1 }));
+  assert.equal(first.history.length, 1);
+  const out = path.join(dir, 'model');
+  for (const file of ['model.json', 'weights.bin', 'card.json', 'README.md']) assert.ok((await stat(path.join(out, file))).size > 0, file);
+
+  const card = await readModelCard(out);
+  assert.ok(modelCardSchema.safeParse(card).success);
+  assert.deepEqual(card.labels, [...EMOTIONS]);
+  assert.equal(card.architecture.width, 0.0625);
+  assert.ok(card.architecture.parameters > 0 && card.architecture.flopsPerFace > 0);
+  assert.equal(card.training.workers, 2);
+  assert.equal(card.training.weightsDtype, 'float16');
+  assert.match(card.training.datasetSha256, /^[0-9a-f]{64}$/);
+  assert.equal(card.evaluation.n, 32);
+  assert.equal(card.evaluation.confusion.length, 7);
+  assert.equal(card.evaluation.confusion.flat().reduce((a, b) => a + b, 0), 32);
+  assert.equal(card.alignment.size, 48);
+  const readme = await readFile(path.join(out, 'README.md'), 'utf8');
+  assert.match(readme, /What the labels cannot mean/);
+
+  // The saved model loads and gives [n, 7] probabilities summing to 1.
+  await initBackend('wasm');
+  const model = await loadLayersModelFromDir(out);
+  const probs = tf.tidy(() => (model.predict(tf.zeros([2, 48, 48, 1])) as tf.Tensor).arraySync() as number[][]);
+  model.dispose();
+  assert.equal(probs.length, 2);
+  for (const row of probs) {
+    assert.equal(row.length, 7);
+    assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-3);
+  }
+
+  // --resume picks up after epoch 1 and runs epochs 2..3 only; by then the two-class toy is learnt.
+  const resumed = await train(options({ epochs: 3, resume: true }));
+  assert.deepEqual(
+    resumed.history.map((h) => h.epoch),
+    [1, 2, 3],
+  );
+  assert.ok(resumed.bestAccuracy >= 0.9, `the toy task should be learnt, got ${resumed.bestAccuracy}`);
+  await assert.rejects(train(options({ epochs: 3, resume: true, width: 0.125 })), /checkpoint has width=0.0625/);
+});
+
+test('evaluate --json prints exactly one JSON object on one line', async () => {
+  const { stdout } = await run('npx', ['tsx', 'training/evaluate.ts', '--data', path.join(dir, 'tiny.csv'), '--model', path.join(dir, 'model'), '--backend', 'wasm', '--json', '--tta'], { cwd: repo });
+  const lines = stdout.trim().split('\n');
+  assert.equal(lines.length, 1);
+  const result = JSON.parse(lines[0]!);
+  assert.deepEqual(Object.keys(result), ['usage', 'n', 'accuracy', 'macroF1', 'perClass', 'confusion']);
+  assert.equal(result.usage, 'PublicTest');
+  assert.equal(result.n, 32);
+  assert.deepEqual(Object.keys(result.perClass), [...EMOTIONS]);
+  assert.deepEqual(Object.keys(result.perClass.happy), ['precision', 'recall', 'f1', 'support']);
+  assert.equal(result.perClass.happy.support, 16);
+});
+
+test('--backbone-weights loads a Keras VGG16 notop .h5 (written here), summing an RGB first kernel', async () => {
+  await initBackend('wasm');
+  const h5wasm = (await import('h5wasm/node')).default;
+  await h5wasm.ready;
+  const width = 0.0625;
+  const file = path.join(dir, 'vgg16_notop.h5');
+  const h5 = new h5wasm.File(file, 'w');
+  const expected = new Map<string, { kernel: Float32Array; bias: Float32Array; shape: number[] }>();
+  let inC = 3;
+  VGG16_BLOCKS.forEach((block, b) => {
+    for (let c = 0; c < block.convs; c++) {
+      const name = `block${b + 1}_conv${c + 1}`;
+      const outC = filtersAt(width, block.filters);
+      const shape = [3, 3, inC, outC];
+      const kernel = Float32Array.from({ length: 9 * inC * outC }, (_, i) => Math.sin(i + b * 10 + c));
+      const bias = Float32Array.from({ length: outC }, (_, i) => i / 100);
+      const group = h5.create_group(name);
+      group.create_attribute('weight_names', [`${name}/kernel:0`, `${name}/bias:0`]);
+      const inner = group.create_group(name);
+      inner.create_dataset({ name: 'kernel:0', data: kernel, shape, dtype: '<f' });
+      inner.create_dataset({ name: 'bias:0', data: bias, shape: [outC], dtype: '<f' });
+      expected.set(name, { kernel, bias, shape });
+      inC = outC;
+    }
+  });
+  h5.close();
+
+  const model = buildVgg16({ width, batchNorm: true, seed: 1 });
+  assert.equal(await loadBackboneWeights(model, file), 13);
+  const conv2 = expected.get('block3_conv2')!;
+  const [k2, b2] = model.getLayer('block3_conv2').getWeights();
+  assert.deepEqual(Array.from(k2!.dataSync()), Array.from(conv2.kernel));
+  assert.deepEqual(Array.from(b2!.dataSync()).map((v) => +v.toFixed(5)), Array.from(conv2.bias).map((v) => +v.toFixed(5)));
+  // block1_conv1: RGB [3,3,3,C] summed to grey [3,3,1,C]
+  const first = expected.get('block1_conv1')!;
+  const [k1] = model.getLayer('block1_conv1').getWeights();
+  const outC = first.shape[3]!;
+  const got = k1!.dataSync();
+  for (const [pos, o] of [[0, 0], [4, 1], [8, outC - 1]] as const) {
+    const sum = [0, 1, 2].reduce((acc, ch) => acc + first.kernel[(pos * 3 + ch) * outC + o]!, 0);
+    assert.ok(Math.abs(got[pos * outC + o]! - sum) < 1e-5);
+  }
+  const wrongWidth = buildVgg16({ width: 0.125, batchNorm: true, seed: 1 });
+  await assert.rejects(loadBackboneWeights(wrongWidth, file), /block1_conv1 has kernel 3x3x1x4 .* needs 3x3x1x8/);
+  model.dispose();
+  wrongWidth.dispose();
+});
