@@ -1,0 +1,447 @@
+/**
+ * The live page: join a session, stream camera frames (one unacknowledged at most, paced by the
+ * round trip), draw each face's box, emotion and probability bar over the video, chart this
+ * page's face timelines, and show the other participants from `emotions` broadcasts.
+ */
+import type { Ack, FrameResult, ParticipantTimeline, TimelineResult, WireFace } from '../../../server/live/protocol.ts';
+import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
+import { byId, element, emotionBar, emotionChip, showMessage } from '../shared/dom.ts';
+import { FramePacer } from '../shared/frame-pacer.ts';
+import { captureSize } from '../shared/geometry.ts';
+import { drawOverlay, type OverlayFrame } from '../shared/overlay.ts';
+import { Roster, type RemoteParticipant } from '../shared/roster.ts';
+import { connectSocket } from '../shared/socket.ts';
+import { isValidSessionId, newSessionId, sessionIdFromUrl, urlWithSession } from '../shared/session-id.ts';
+import { TimelineBuffer, type TrackSeries } from '../shared/timeline-buffer.ts';
+import { FrameGrabber, openCamera } from './camera.ts';
+
+const FRAME_ACK_TIMEOUT_MS = 8000;
+const CAPTURE_MAX_SIDE = 640;
+/** Boxes older than this are cleared (the face may have left; the server may be gone). */
+const OVERLAY_MAX_AGE_MS = 2000;
+const MAX_OWN_CHARTS = 4;
+
+const ui = {
+  form: byId<HTMLFormElement>('join-form'),
+  sessionInput: byId<HTMLInputElement>('session-id'),
+  nameInput: byId<HTMLInputElement>('name'),
+  newSession: byId<HTMLButtonElement>('new-session'),
+  joinButton: byId<HTMLButtonElement>('join'),
+  leaveButton: byId<HTMLButtonElement>('leave'),
+  copyLink: byId<HTMLButtonElement>('copy-link'),
+  message: byId('message'),
+  connection: byId('connection'),
+  rtt: byId('rtt'),
+  fps: byId('fps'),
+  sent: byId('sent'),
+  dropped: byId('dropped'),
+  video: byId<HTMLVideoElement>('video'),
+  overlay: byId<HTMLCanvasElement>('overlay'),
+  stageHint: byId('stage-hint'),
+  ownTimelines: byId('own-timelines'),
+  participants: byId('participants'),
+  legend: byId('legend'),
+  sessionLabel: byId('session-label'),
+};
+
+const socket = connectSocket();
+const pacer = new FramePacer();
+const grabber = new FrameGrabber();
+const ownTimeline = new TimelineBuffer({ maxSamples: 300, maxTracks: MAX_OWN_CHARTS });
+const roster = new Roster();
+const ownCharts = new Map<number, { root: HTMLElement; chart: EmotionTimelineChart; status: HTMLElement }>();
+const remoteCharts = new Map<string, EmotionTimelineChart>();
+
+let joined: { sessionId: string; participantId: string; name: string | undefined } | undefined;
+let wantSession: { sessionId: string; name: string | undefined } | undefined;
+let stream: MediaStream | undefined;
+let overlay: (OverlayFrame & { at: number }) | undefined;
+let captureTimer: ReturnType<typeof setTimeout> | undefined;
+let everConnected = false;
+const mirrored = true;
+
+ui.legend.append(emotionLegend());
+ui.sessionInput.value = sessionIdFromUrl(location.href) ?? newSessionId();
+ui.nameInput.value = localStorage.getItem('moodwire:name') ?? '';
+
+// ---- connection state --------------------------------------------------------------------------
+
+function setConnection(state: 'connecting' | 'connected' | 'reconnecting' | 'offline', detail?: string): void {
+  ui.connection.dataset.state = state;
+  ui.connection.textContent = detail ? `${state} (${detail})` : state;
+  document.body.dataset.connection = state;
+}
+
+setConnection('connecting');
+socket.on('connect', () => {
+  everConnected = true;
+  setConnection('connected');
+  if (ui.message.dataset.source === 'network') clearMessage();
+  pacer.reset();
+  if (wantSession) void join(wantSession.sessionId, wantSession.name);
+});
+socket.on('disconnect', (reason) => {
+  setConnection('reconnecting', reason);
+  joined = undefined;
+  updateButtons();
+});
+socket.on('connect_error', () => {
+  setConnection(everConnected ? 'reconnecting' : 'offline');
+  error(
+    everConnected
+      ? 'The connection to the server was lost. Reconnecting by itself…'
+      : 'The server cannot be reached. Check that it is running and that this address is right; retrying by itself…',
+    'network',
+  );
+});
+
+function error(text: string, source: string): void {
+  showMessage(ui.message, text, 'error');
+  ui.message.dataset.source = source;
+}
+function info(text: string, source: string): void {
+  showMessage(ui.message, text, 'info');
+  ui.message.dataset.source = source;
+}
+function clearMessage(): void {
+  showMessage(ui.message, undefined);
+  ui.message.dataset.source = '';
+}
+
+// ---- joining -----------------------------------------------------------------------------------
+
+ui.newSession.addEventListener('click', () => {
+  ui.sessionInput.value = newSessionId();
+  ui.sessionInput.focus();
+});
+
+ui.copyLink.addEventListener('click', async () => {
+  const link = urlWithSession(location.href, ui.sessionInput.value.trim());
+  try {
+    await navigator.clipboard.writeText(link);
+    info(`Link copied: ${link}`, 'copy');
+  } catch {
+    info(`Share this link: ${link}`, 'copy');
+  }
+});
+
+ui.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const sessionId = ui.sessionInput.value.trim();
+  if (!isValidSessionId(sessionId)) {
+    error('A session id is 1 to 64 letters, digits, "-" or "_".', 'form');
+    ui.sessionInput.focus();
+    return;
+  }
+  const name = ui.nameInput.value.trim() || undefined;
+  if (name) localStorage.setItem('moodwire:name', name);
+  history.replaceState(null, '', urlWithSession(location.href, sessionId));
+  wantSession = { sessionId, name };
+  clearMessage();
+  void startCamera();
+  if (socket.connected) void join(sessionId, name);
+  else info('Waiting for the server connection…', 'network');
+});
+
+ui.leaveButton.addEventListener('click', () => {
+  wantSession = undefined;
+  if (joined) socket.emit('session:leave', {}, () => undefined);
+  joined = undefined;
+  stopCamera();
+  roster.reset([]);
+  renderParticipants();
+  updateButtons();
+  ui.joinButton.focus();
+});
+
+async function join(sessionId: string, name: string | undefined): Promise<void> {
+  let answer: Ack<{ participantId: string; sessionId: string; participants: { participantId: string; name?: string }[] }>;
+  try {
+    answer = await socket.timeout(8000).emitWithAck('session:join', name ? { sessionId, name } : { sessionId });
+  } catch {
+    error('The server did not answer the join request. Retrying when the connection is back…', 'network');
+    return;
+  }
+  if (!answer.ok) {
+    error(`Could not join the session: ${answer.error.message}`, 'join');
+    wantSession = undefined;
+    updateButtons();
+    return;
+  }
+  joined = { sessionId: answer.sessionId, participantId: answer.participantId, name };
+  ui.sessionLabel.textContent = answer.sessionId;
+  roster.reset(answer.participants);
+  updateButtons();
+  renderParticipants();
+  void backfillTimelines();
+  scheduleCapture(0);
+}
+
+/** Earlier samples of the others, so their charts are not empty when joining late. */
+async function backfillTimelines(): Promise<void> {
+  let answer: Ack<TimelineResult>;
+  try {
+    answer = await socket.timeout(8000).emitWithAck('timeline:get', {});
+  } catch {
+    return;
+  }
+  if (!answer.ok || !joined) return;
+  for (const p of answer.participants) {
+    if (p.participantId === joined.participantId) continue;
+    applyTimeline(p);
+  }
+  renderParticipants();
+}
+
+function applyTimeline(p: ParticipantTimeline): void {
+  const remote = roster.joined({ participantId: p.participantId, ...(p.name ? { name: p.name } : {}) });
+  if (!p.present) roster.left({ participantId: p.participantId });
+  const samples = p.tracks.flatMap((t) => t.samples.map((s) => ({ trackId: t.trackId, ...s }))).sort((a, b) => a.ts - b.ts);
+  for (const s of samples) remote.timeline.add(s.trackId, s.ts, s.smoothed, s.dominant);
+}
+
+function updateButtons(): void {
+  const active = Boolean(wantSession);
+  ui.joinButton.textContent = joined ? 'Joined' : active ? 'Joining…' : 'Join session';
+  ui.joinButton.disabled = active;
+  ui.leaveButton.disabled = !active;
+  ui.sessionInput.disabled = active;
+  ui.nameInput.disabled = active;
+  ui.newSession.disabled = active;
+  document.body.dataset.joined = joined ? 'true' : 'false';
+}
+updateButtons();
+
+// ---- camera and frames -------------------------------------------------------------------------
+
+async function startCamera(): Promise<void> {
+  if (stream) return;
+  try {
+    stream = await openCamera();
+  } catch (e) {
+    error((e as Error).message, 'camera');
+    ui.stageHint.textContent = 'No camera: watching only.';
+    return;
+  }
+  ui.video.srcObject = stream;
+  ui.stageHint.textContent = '';
+  await ui.video.play().catch(() => undefined);
+  scheduleCapture(0);
+}
+
+function stopCamera(): void {
+  if (captureTimer) clearTimeout(captureTimer);
+  captureTimer = undefined;
+  stream?.getTracks().forEach((t) => t.stop());
+  stream = undefined;
+  ui.video.srcObject = null;
+  overlay = undefined;
+  redraw();
+  ui.stageHint.textContent = 'Camera off.';
+}
+
+function scheduleCapture(delayMs: number): void {
+  if (captureTimer) clearTimeout(captureTimer);
+  captureTimer = setTimeout(() => void captureOnce(), delayMs);
+}
+
+async function captureOnce(): Promise<void> {
+  captureTimer = undefined;
+  if (!stream || !joined || !socket.connected) return; // resumed by join / camera start
+  if (ui.video.readyState < 2 || ui.video.videoWidth === 0) {
+    scheduleCapture(100);
+    return;
+  }
+  const wait = pacer.delayUntilNext(performance.now());
+  if (wait > 0) {
+    if (Number.isFinite(wait)) scheduleCapture(wait);
+    return;
+  }
+  const size = captureSize({ width: ui.video.videoWidth, height: ui.video.videoHeight }, CAPTURE_MAX_SIDE);
+  const ts = Date.now();
+  const seq = pacer.begin(performance.now());
+  let image: ArrayBuffer;
+  try {
+    image = await grabber.grab(ui.video, size, pacer.stats.quality);
+  } catch {
+    pacer.abandon(seq);
+    scheduleCapture(500);
+    return;
+  }
+  let answer: Ack<FrameResult>;
+  try {
+    answer = await socket.timeout(FRAME_ACK_TIMEOUT_MS).emitWithAck('frame', { seq, ts, image });
+  } catch {
+    pacer.abandon(seq);
+    renderStats();
+    scheduleCapture(0);
+    return;
+  }
+  pacer.complete(seq, performance.now(), answer.ok);
+  if (answer.ok) {
+    onFrameResult(answer, ts);
+    if (ui.message.dataset.source === 'frames') clearMessage();
+  } else if (answer.error.code === 'not_ready') {
+    info('The server is still loading its models; frames will be analysed shortly.', 'frames');
+  } else if (answer.error.code === 'not_joined' && wantSession) {
+    joined = undefined;
+    void join(wantSession.sessionId, wantSession.name);
+    return;
+  } else if (answer.error.code !== 'frame_dropped') {
+    error(`A frame was refused: ${answer.error.message}`, 'frames');
+  }
+  renderStats();
+  scheduleCapture(pacer.delayUntilNext(performance.now()));
+}
+
+function onFrameResult(result: FrameResult, ts: number): void {
+  overlay = { faces: result.faces, frame: { width: result.width, height: result.height }, at: performance.now() };
+  redraw();
+  for (const face of result.faces) ownTimeline.add(face.trackId, ts, face.smoothed, face.dominant);
+  renderOwnTimelines(result.faces);
+  ui.stageHint.textContent = result.faces.length === 0 ? 'No face in view.' : '';
+  ui.video.dataset.faces = String(result.faces.length);
+}
+
+// ---- drawing -----------------------------------------------------------------------------------
+
+function redraw(): void {
+  const fresh = overlay && performance.now() - overlay.at < OVERLAY_MAX_AGE_MS ? overlay : undefined;
+  drawOverlay(ui.overlay, ui.video, fresh, mirrored);
+}
+new ResizeObserver(redraw).observe(ui.overlay);
+setInterval(() => {
+  if (overlay && performance.now() - overlay.at >= OVERLAY_MAX_AGE_MS) {
+    overlay = undefined;
+    redraw();
+  }
+}, 500);
+
+function renderStats(): void {
+  const s = pacer.stats;
+  ui.rtt.textContent = s.rttMs === undefined ? '–' : `${Math.round(s.rttMs)} ms`;
+  ui.fps.textContent = `${(1000 / s.intervalMs).toFixed(1)}/s`;
+  ui.sent.textContent = String(s.sent);
+  ui.dropped.textContent = String(s.dropped);
+}
+renderStats();
+
+function renderOwnTimelines(current: WireFace[]): void {
+  const visible = new Set<number>();
+  for (const series of ownTimeline.tracks()) {
+    visible.add(series.trackId);
+    let entry = ownCharts.get(series.trackId);
+    if (!entry) {
+      const canvas = element('canvas');
+      canvas.setAttribute('role', 'img');
+      const status = element('span', { className: 'track-status' });
+      const root = element('figure', { className: 'timeline-card' }, element('figcaption', {}, `Face #${series.trackId} `, status), element('div', { className: 'chart-box' }, canvas));
+      root.dataset.trackId = String(series.trackId);
+      ui.ownTimelines.append(root);
+      entry = { root, chart: new EmotionTimelineChart(canvas), status };
+      ownCharts.set(series.trackId, entry);
+    }
+    updateTrackCard(entry, series, current.find((f) => f.trackId === series.trackId));
+  }
+  for (const [trackId, entry] of ownCharts) {
+    if (!visible.has(trackId)) {
+      entry.chart.destroy();
+      entry.root.remove();
+      ownCharts.delete(trackId);
+    }
+  }
+  ui.ownTimelines.dataset.empty = ownCharts.size === 0 ? 'true' : 'false';
+}
+
+function updateTrackCard(entry: { root: HTMLElement; chart: EmotionTimelineChart; status: HTMLElement }, series: TrackSeries, face: WireFace | undefined): void {
+  entry.chart.setPoints(series.points);
+  entry.root.dataset.points = String(series.points.length);
+  entry.status.replaceChildren(face ? emotionChip(face) : element('span', { className: 'muted', text: 'out of view' }));
+  const last = series.points[series.points.length - 1];
+  entry.chart.chart.canvas.setAttribute('aria-label', `Emotion timeline of face ${series.trackId}: ${series.points.length} samples${last ? `, now ${last.dominant}` : ''}`);
+}
+
+// ---- other participants ------------------------------------------------------------------------
+
+socket.on('participant:joined', (p) => {
+  roster.joined(p);
+  scheduleParticipants();
+});
+socket.on('participant:left', (p) => {
+  roster.left(p);
+  scheduleParticipants();
+});
+socket.on('emotions', (event) => {
+  if (joined && event.participantId === joined.participantId) return;
+  roster.emotions(event, Date.now());
+  scheduleParticipants();
+});
+
+let participantsPending = false;
+function scheduleParticipants(): void {
+  if (participantsPending) return;
+  participantsPending = true;
+  setTimeout(() => {
+    participantsPending = false;
+    renderParticipants();
+  }, 150);
+}
+
+function renderParticipants(): void {
+  const list = roster.list();
+  const seen = new Set<string>();
+  for (const p of list) {
+    seen.add(p.participantId);
+    let item = ui.participants.querySelector<HTMLElement>(`li[data-participant-id="${CSS.escape(p.participantId)}"]`);
+    if (!item) {
+      item = buildParticipantItem(p);
+      ui.participants.append(item);
+    }
+    fillParticipantItem(item, p);
+  }
+  for (const item of ui.participants.querySelectorAll<HTMLElement>('li[data-participant-id]')) {
+    const id = item.dataset.participantId!;
+    if (!seen.has(id)) {
+      remoteCharts.get(id)?.destroy();
+      remoteCharts.delete(id);
+      item.remove();
+    }
+  }
+  ui.participants.dataset.count = String(list.length);
+  byId('participants-empty').hidden = list.length > 0;
+}
+
+function buildParticipantItem(p: RemoteParticipant): HTMLElement {
+  const canvas = element('canvas');
+  canvas.setAttribute('role', 'img');
+  const item = element(
+    'li',
+    { className: 'participant' },
+    element('div', { className: 'participant-head' }, element('strong', { className: 'participant-name' }), element('span', { className: 'participant-state' })),
+    element('div', { className: 'participant-faces' }),
+    element('div', { className: 'chart-box small' }, canvas),
+  );
+  item.dataset.participantId = p.participantId;
+  remoteCharts.set(p.participantId, new EmotionTimelineChart(canvas));
+  return item;
+}
+
+function fillParticipantItem(item: HTMLElement, p: RemoteParticipant): void {
+  item.querySelector('.participant-name')!.textContent = p.name ?? `Guest ${p.participantId.slice(0, 4)}`;
+  item.querySelector('.participant-state')!.textContent = p.present ? `${p.faces.length} face${p.faces.length === 1 ? '' : 's'}` : 'left';
+  item.dataset.present = String(p.present);
+  item.dataset.faces = String(p.faces.length);
+  const faces = item.querySelector('.participant-faces')!;
+  faces.replaceChildren(
+    ...p.faces.map((f) => element('div', { className: 'remote-face' }, element('span', { className: 'track', text: `#${f.trackId}` }), emotionChip(f), emotionBar(f.smoothed))),
+  );
+  // The chart follows the participant's first (lowest id) current track, else its latest one.
+  const tracks = p.timeline.tracks();
+  const main = tracks.find((t) => p.faces.some((f) => f.trackId === t.trackId)) ?? tracks[tracks.length - 1];
+  const chart = remoteCharts.get(p.participantId);
+  if (chart && main) {
+    chart.setPoints(main.points);
+    chart.chart.canvas.setAttribute('aria-label', `Emotion timeline of ${p.name ?? 'a guest'}, face ${main.trackId}`);
+    item.dataset.points = String(main.points.length);
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The upload page: drop or pick a video, upload it with progress (XHR upload events), follow the
+ * analysis (socket.io `video:progress` push, polling as fallback), then chart each face's
+ * timeline and offer the JSON and CSV downloads.
+ */
+import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
+import { byId, element, emotionChip, showMessage } from '../shared/dom.ts';
+import { EMOTIONS, EMOTION_COLORS, percent } from '../shared/emotions.ts';
+import { connectSocket, type MoodwireSocket } from '../shared/socket.ts';
+import { ApiError, getJob, getTimeline, jobErrorText, timelineUrl, type JobView, type UploadHandle, uploadVideo, type VideoTimeline } from './api.ts';
+
+const POLL_MS_WITH_PUSH = 3000;
+const POLL_MS_WITHOUT_PUSH = 1000;
+const VIDEO_EXTENSIONS = /\.(mp4|m4v|mov|mkv|webm|avi|mpe?g|ogv|3gp|wmv|flv|ts)$/i;
+
+const ui = {
+  dropZone: byId('drop-zone'),
+  file: byId<HTMLInputElement>('file'),
+  progressArea: byId('progress-area'),
+  fileName: byId('file-name'),
+  uploadProgress: byId<HTMLProgressElement>('upload-progress'),
+  uploadPercent: byId('upload-percent'),
+  analysisProgress: byId<HTMLProgressElement>('analysis-progress'),
+  analysisPercent: byId('analysis-percent'),
+  phase: byId('phase'),
+  cancel: byId<HTMLButtonElement>('cancel'),
+  message: byId('message'),
+  results: byId('results'),
+  resultsSummary: byId('results-summary'),
+  downloadJson: byId<HTMLAnchorElement>('download-json'),
+  downloadCsv: byId<HTMLAnchorElement>('download-csv'),
+  another: byId<HTMLButtonElement>('another'),
+  tracks: byId('tracks'),
+  legend: byId('legend'),
+};
+
+ui.legend.append(emotionLegend());
+let socket: MoodwireSocket | undefined;
+let upload: UploadHandle | undefined;
+let current: { id: string; pollTimer?: ReturnType<typeof setTimeout>; finished: boolean } | undefined;
+const charts: EmotionTimelineChart[] = [];
+
+// ---- picking a file ----------------------------------------------------------------------------
+
+ui.file.addEventListener('change', () => {
+  const file = ui.file.files?.[0];
+  if (file) void start(file);
+});
+for (const type of ['dragenter', 'dragover'] as const) {
+  ui.dropZone.addEventListener(type, (event) => {
+    event.preventDefault();
+    ui.dropZone.classList.add('dragging');
+  });
+}
+for (const type of ['dragleave', 'drop'] as const) {
+  ui.dropZone.addEventListener(type, () => ui.dropZone.classList.remove('dragging'));
+}
+ui.dropZone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  const file = event.dataTransfer?.files[0];
+  if (file) void start(file);
+});
+ui.cancel.addEventListener('click', () => upload?.abort());
+ui.another.addEventListener('click', () => {
+  reset();
+  ui.file.focus();
+});
+
+function looksLikeVideo(file: File): boolean {
+  return file.type.startsWith('video/') || VIDEO_EXTENSIONS.test(file.name);
+}
+
+function reset(): void {
+  if (current?.pollTimer) clearTimeout(current.pollTimer);
+  current = undefined;
+  upload = undefined;
+  for (const chart of charts.splice(0)) chart.destroy();
+  ui.tracks.replaceChildren();
+  ui.results.hidden = true;
+  ui.progressArea.hidden = true;
+  ui.dropZone.hidden = false;
+  ui.file.value = '';
+  showMessage(ui.message, undefined);
+  document.body.dataset.state = 'idle';
+}
+
+// ---- upload and analysis -----------------------------------------------------------------------
+
+async function start(file: File): Promise<void> {
+  reset();
+  if (!looksLikeVideo(file)) {
+    showMessage(ui.message, `"${file.name}" does not look like a video. Choose an MP4, MOV, WebM or another video file.`);
+    document.body.dataset.state = 'rejected';
+    return;
+  }
+  ui.dropZone.hidden = true;
+  ui.progressArea.hidden = false;
+  ui.cancel.hidden = false;
+  ui.fileName.textContent = `${file.name} (${(file.size / 1024 / 1024).toFixed(1)} MB)`;
+  setUpload(0);
+  setAnalysis(undefined);
+  setPhase('Uploading…', 'uploading');
+  upload = uploadVideo(file, setUpload);
+  let accepted: { id: string };
+  try {
+    accepted = await upload.done;
+  } catch (error) {
+    const e = error as ApiError;
+    const text = e.code === 'network' || e.code === 'aborted' ? e.message : `The server rejected "${file.name}": ${e.message}`;
+    fail(text, e.code === 'aborted' ? 'idle' : 'rejected');
+    return;
+  } finally {
+    upload = undefined;
+    ui.cancel.hidden = true;
+  }
+  current = { id: accepted.id, finished: false };
+  setPhase('Queued for analysis…', 'analysing');
+  setAnalysis(0);
+  subscribe(accepted.id);
+  void poll(accepted.id);
+}
+
+function fail(text: string, state: string): void {
+  showMessage(ui.message, text);
+  ui.progressArea.hidden = true;
+  ui.dropZone.hidden = false;
+  document.body.dataset.state = state;
+}
+
+function subscribe(id: string): void {
+  socket ??= connectSocket();
+  const send = () => {
+    socket!.timeout(5000).emit('video:subscribe', { id }, () => undefined);
+  };
+  socket.off('connect');
+  socket.on('connect', send);
+  if (socket.connected) send();
+  socket.off('video:progress');
+  socket.on('video:progress', (event) => {
+    if (event.id !== current?.id) return;
+    void onJob({ id: event.id, status: event.status as JobView['status'], progress: event.progress, ...(typeof event.error === 'string' ? { error: event.error } : {}) });
+  });
+}
+
+async function poll(id: string): Promise<void> {
+  if (current?.id !== id || current.finished) return;
+  try {
+    await onJob(await getJob(id));
+  } catch (error) {
+    showMessage(ui.message, `${(error as Error).message} Still trying…`, 'info');
+  }
+  if (current?.id === id && !current.finished) {
+    current.pollTimer = setTimeout(() => void poll(id), socket?.connected ? POLL_MS_WITH_PUSH : POLL_MS_WITHOUT_PUSH);
+  }
+}
+
+async function onJob(job: JobView): Promise<void> {
+  if (!current || job.id !== current.id || current.finished) return;
+  if (ui.message.dataset.kind === 'info') showMessage(ui.message, undefined);
+  if (job.status === 'queued') setPhase('Queued for analysis…', 'analysing');
+  if (job.status === 'running') {
+    setAnalysis(job.progress);
+    setPhase(`Analysing… ${percent(job.progress)}`, 'analysing');
+  }
+  if (job.status === 'failed') {
+    current.finished = true;
+    fail(`The analysis failed: ${jobErrorText(job.error)}`, 'failed');
+    return;
+  }
+  if (job.status === 'done') {
+    current.finished = true;
+    if (current.pollTimer) clearTimeout(current.pollTimer);
+    setAnalysis(1);
+    setPhase('Analysis done. Loading the timelines…', 'analysing');
+    try {
+      showResults(await getTimeline(job.id));
+    } catch (error) {
+      fail(`The timelines could not be loaded: ${(error as Error).message}`, 'failed');
+    }
+  }
+}
+
+function setUpload(fraction: number): void {
+  ui.uploadProgress.value = fraction;
+  ui.uploadPercent.textContent = percent(fraction);
+}
+
+function setAnalysis(fraction: number | undefined): void {
+  if (fraction === undefined) {
+    ui.analysisProgress.removeAttribute('value');
+    ui.analysisProgress.value = 0;
+    ui.analysisPercent.textContent = 'waiting';
+    return;
+  }
+  ui.analysisProgress.value = fraction;
+  ui.analysisPercent.textContent = percent(fraction);
+}
+
+function setPhase(text: string, state: string): void {
+  ui.phase.textContent = text;
+  document.body.dataset.state = state;
+}
+
+// ---- results -----------------------------------------------------------------------------------
+
+function showResults(timeline: VideoTimeline): void {
+  ui.progressArea.hidden = true;
+  ui.results.hidden = false;
+  ui.downloadJson.href = timelineUrl(timeline.id, 'json');
+  ui.downloadJson.download = `moodwire-${timeline.id}.json`;
+  ui.downloadCsv.href = timelineUrl(timeline.id, 'csv');
+  ui.downloadCsv.download = `moodwire-${timeline.id}.csv`;
+  const withFaces = timeline.frames.filter((f) => f.faceCount > 0).length;
+  ui.resultsSummary.textContent =
+    `${timeline.tracks.length} face track${timeline.tracks.length === 1 ? '' : 's'} in ${timeline.durationSec.toFixed(1)} s of video ` +
+    `(${timeline.frames.length} frames sampled at ${timeline.sampledFps} per second, ${withFaces} with faces).`;
+  const tracks = [...timeline.tracks].sort((a, b) => b.summary.samples - a.summary.samples);
+  for (const track of tracks) {
+    const canvas = element('canvas');
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `Emotion probabilities of face ${track.trackId} from ${track.summary.firstT.toFixed(1)} s to ${track.summary.lastT.toFixed(1)} s`);
+    const share = element('div', { className: 'share' });
+    share.setAttribute('aria-label', 'Share of time each emotion was dominant');
+    for (const emotion of EMOTIONS) {
+      const meter = element('div', { className: 'meter' }, element('span'));
+      const fill = meter.firstElementChild as HTMLElement;
+      fill.style.width = `${track.summary.dominantShare[emotion] * 100}%`;
+      fill.style.background = EMOTION_COLORS[emotion];
+      share.append(element('span', { text: emotion }), meter, element('span', { text: percent(track.summary.dominantShare[emotion]) }));
+    }
+    const card = element(
+      'article',
+      { className: 'track-result' },
+      element('h3', {}, `Face #${track.trackId}`, emotionChip({ dominant: track.summary.dominant, smoothed: track.summary.meanEmotions })),
+      element('p', { className: 'muted', text: `On screen ${track.summary.timeOnScreenSec.toFixed(1)} s (${track.summary.firstT.toFixed(1)}–${track.summary.lastT.toFixed(1)} s), ${track.summary.samples} samples` }),
+      element('div', { className: 'chart-box large' }, canvas),
+      share,
+    );
+    card.dataset.trackId = String(track.trackId);
+    card.dataset.samples = String(track.summary.samples);
+    ui.tracks.append(card);
+    const chart = new EmotionTimelineChart(canvas, { xTitle: 'seconds' });
+    chart.setPoints(track.samples.map((s) => ({ t: s.t, scores: s.smoothed ?? s.emotions })));
+    charts.push(chart);
+  }
+  if (tracks.length === 0) ui.tracks.append(element('p', { className: 'muted', text: 'No face was found in this video.' }));
+  document.body.dataset.state = 'done';
+  ui.results.querySelector('h2')?.focus();
+}
