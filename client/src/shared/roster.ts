@@ -46,7 +46,7 @@ export class Roster {
         timeline: new TimelineBuffer(this.#timelineOptions),
       };
       this.#participants.set(info.participantId, p);
-      this.#evict();
+      this.#evict(p);
     }
     p.present = true;
     if (info.name) p.name = info.name;
@@ -83,10 +83,10 @@ export class Roster {
     return this.#participants.size;
   }
 
-  #evict(): void {
-    // Drop participants who left first, then the longest silent.
+  #evict(keep: RemoteParticipant): void {
+    // Drop participants who left first, then the longest silent (never the one just added).
     while (this.#participants.size > this.#maxParticipants) {
-      const candidates = [...this.#participants.values()].sort(
+      const candidates = [...this.#participants.values()].filter((p) => p !== keep).sort(
         (a, b) => Number(a.present) - Number(b.present) || (a.lastEventAt ?? 0) - (b.lastEventAt ?? 0),
       );
       const victim = candidates[0];
