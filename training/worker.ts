@@ -118,6 +118,8 @@ async function handle(message: CoordinatorMessage): Promise<void> {
   switch (message.type) {
     case 'init': {
       init = message;
+      // tfjs draws dropout masks from Math.random: seed it so a run is reproducible from --seed.
+      Math.random = createRng(message.seed * 101 + message.workerIndex + 1);
       const backend = await initBackend(message.backend);
       if (backend === 'wasm') registerConvGradientKernels('wasm');
       registerBatchNormGradient();

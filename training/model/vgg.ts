@@ -58,7 +58,9 @@ export function buildVgg16(options: VggOptions): tf.LayersModel {
   x = tf.layers.flatten({ name: 'flatten' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dense({ name: 'head_dense1', units: HEAD_UNITS[0], activation: 'relu', kernelInitializer: nextInit() }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dense({ name: 'head_dense2', units: HEAD_UNITS[1], activation: 'relu', kernelInitializer: nextInit() }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dropout({ name: 'head_dropout', rate: HEAD_DROPOUT, seed: seed++ }).apply(x) as tf.SymbolicTensor;
+  // No seed here: a seeded tfjs dropout draws the same mask at every step. Its randomness comes from
+  // Math.random, which the training workers seed instead.
+  x = tf.layers.dropout({ name: 'head_dropout', rate: HEAD_DROPOUT }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dense({ name: 'head_dense3', units: HEAD_UNITS[2], activation: 'relu', kernelInitializer: nextInit() }).apply(x) as tf.SymbolicTensor;
   const output = tf.layers
     .dense({ name: 'emotion', units: NUM_CLASSES, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) })
