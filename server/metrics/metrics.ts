@@ -123,3 +123,22 @@ export const modelInfo = new client.Gauge({
   labelNames: ['model_version', 'backend', 'detector'] as const,
   registers: [registry],
 });
+
+/**
+ * Known label values start at 0, so a rate() or increase() over them answers 0 instead of
+ * "no data" before the first event (Prometheus' advice: avoid missing series). Labels that
+ * depend on input (error codes, stages) appear when first recorded.
+ */
+export const KNOWN_SOURCES = ['live', 'upload', 'video'] as const;
+export const KNOWN_DROP_REASONS = ['superseded', 'disconnected', 'queue_full', 'error', 'invalid'] as const;
+export const KNOWN_VIDEO_OUTCOMES = ['done', 'failed', 'deleted'] as const;
+export const KNOWN_QUEUES = ['batcher_live', 'batcher_file', 'frames', 'video_jobs'] as const;
+
+for (const source of KNOWN_SOURCES) {
+  framesReceived.inc({ source }, 0);
+  framesProcessed.inc({ source }, 0);
+  facesClassified.inc({ source }, 0);
+}
+for (const reason of KNOWN_DROP_REASONS) framesDropped.inc({ reason }, 0);
+for (const outcome of KNOWN_VIDEO_OUTCOMES) videoJobsTotal.inc({ outcome }, 0);
+for (const queue of KNOWN_QUEUES) queueDepth.set({ queue }, 0);
