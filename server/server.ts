@@ -6,6 +6,7 @@ import { createApp } from './http/app.ts';
 import { type Inference, startInference, waitForModel } from './inference/engine.ts';
 import { attachLiveServer, type LiveServer } from './live/socket-server.ts';
 import type { SessionRegistry } from './live/sessions.ts';
+import { createVideoService, loadVideoConfig, type VideoConfig, type VideoService } from './video/service.ts';
 
 /**
  * Builds and starts the whole server for a Config: HTTP + socket.io listen at once (so /healthz
@@ -24,14 +25,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export interface ServerOptions {
+  /** video settings (default: from the environment) */
+  videoConfig?: VideoConfig;
+}
+
+export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
   let inference: Inference | undefined;
   const abort = new AbortController();
 
-  // VIDEO SERVICE: server/video/service.ts (createVideoService) is written by the video helper.
-  // When it lands, create it here with { analyzer, config, logger }, pass its `router` to
-  // createApp as `videoRouter`, forward `events.on('progress')` to io.to(`video:${id}`) as
-  // 'video:progress', call start() once inference is ready and close() on shutdown.
+  // Video jobs share the analyzer (video frames have the lowest priority in the pool and batcher).
+  const video: VideoService = createVideoService({
+    analyzer: () => inference?.analyzer,
+    config: options.videoConfig ?? loadVideoConfig(),
+    logger,
+  });
 
   const app = createApp({
     analyzer: () => inference?.analyzer,
@@ -39,6 +47,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     maxImageBytes: config.limits.maxImageBytes,
     clientDir: config.clientDir,
     logger,
+    videoRouter: video.router,
   });
   const httpServer = createServer(app);
   const { io, sessions } = attachLiveServer(httpServer, {
@@ -50,6 +59,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     maxImageBytes: config.limits.maxImageBytes,
     logger,
+  });
+
+  video.events.on('progress', (event) => {
+    io.to(`video:${event.id}`).emit('video:progress', { ...event });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -72,6 +85,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       throw new Error('the server closed while models were loading');
     }
     inference = started;
+    // Opened after the models: resumed jobs need the analyzer.
+    await video.start();
     return started;
   })();
   ready.catch((error: unknown) => logger.error({ err: error }, 'inference failed to start'));
@@ -89,6 +104,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         io.close(() => resolve());
       });
       httpServer.closeAllConnections();
+      await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
       await inference?.close();
       inference = undefined;
     },

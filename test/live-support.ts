@@ -1,11 +1,13 @@
 /** Shared helpers for the live-server tests: a real server on port 0 and real socket.io clients. */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { io as connect, type Socket } from 'socket.io-client';
 import { type Config, loadConfig, repoRoot } from '../server/config.ts';
 import type { Ack, ClientToServerEvents, ServerToClientEvents, WireBox } from '../server/live/protocol.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
+import { loadVideoConfig } from '../server/video/service.ts';
 
 export const mediaDir = path.resolve(repoRoot, '../shared/media');
 /** The trained model by default; TEST_MODEL_DIR points elsewhere (e.g. while the first model trains). */
@@ -20,9 +22,17 @@ export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_DIR: testModelDir, WORKERS: '2', LOG_LEVEL: 'silent', ...env });
 }
 
+/** A server on an ephemeral port; its video data (sqlite, uploads) lives in a fresh temp folder. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<RunningServer> {
   const config = testConfig(env);
-  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-data-'));
+  const videoConfig = loadVideoConfig({ ...process.env, MOODWIRE_DATA_DIR: dataDir });
+  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), { videoConfig });
+  const close = server.close.bind(server);
+  server.close = async () => {
+    await close();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   return server;
 }
 

@@ -31,7 +31,8 @@ export class ModelWatcher extends EventEmitter {
     this.#reload = options.reload;
     this.#logger = options.logger;
     this.#debounceMs = options.debounceMs ?? 300;
-    this.#poll = setInterval(() => this.#changed(), options.pollMs);
+    // The poll checks directly: routing it through the debounce would keep postponing the check.
+    this.#poll = setInterval(() => void this.#check(), options.pollMs);
     this.#poll.unref();
   }
 

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LatestFrameGate } from '../server/live/backpressure.ts';
+import { ParticipantTimelines } from '../server/live/timeline.ts';
+import { scoresFromArray } from '../server/pipeline/emotions.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Polls until the condition holds (timers run late on a loaded machine, so no fixed sleeps). */
+async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await sleep(5);
+  }
+}
+
+describe('LatestFrameGate', () => {
+  it('keeps one frame in flight and one waiting; newer frames replace the waiting one', async () => {
+    const processed: number[] = [];
+    const dropped: [number, string][] = [];
+    const gate = new LatestFrameGate<number>(
+      async (n) => {
+        await sleep(20);
+        processed.push(n);
+      },
+      (n, reason) => dropped.push([n, reason]),
+    );
+    for (let n = 1; n <= 5; n++) gate.offer(n);
+    assert.equal(gate.inFlight, true);
+    assert.equal(gate.waiting, true);
+    await until(() => processed.length === 2 && !gate.inFlight);
+    assert.deepEqual(processed, [1, 5]);
+    assert.deepEqual(dropped, [[2, 'superseded'], [3, 'superseded'], [4, 'superseded']]);
+  });
+
+  it('drops the waiting frame on close and keeps going after a failed frame', async () => {
+    const processed: number[] = [];
+    const dropped: [number, string][] = [];
+    const gate = new LatestFrameGate<number>(
+      async (n) => {
+        await sleep(10);
+        if (n === 1) throw new Error('boom');
+        processed.push(n);
+      },
+      (n, reason) => dropped.push([n, reason]),
+    );
+    gate.offer(1);
+    gate.offer(2);
+    await until(() => processed.length === 1 && !gate.inFlight);
+    assert.deepEqual(processed, [2]);
+    gate.offer(3);
+    gate.offer(4);
+    gate.close();
+    gate.offer(5);
+    await until(() => processed.length === 2 && !gate.inFlight);
+    assert.deepEqual(processed, [2, 3]);
+    assert.deepEqual(dropped, [[4, 'disconnected'], [5, 'disconnected']]);
+  });
+});
+
+describe('ParticipantTimelines', () => {
+  const s = scoresFromArray([0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]);
+  const faceOf = (trackId: number) => ({ trackId, box: { x: 0, y: 0, width: 10, height: 10 }, score: 1, emotions: s, dominant: 'happy' as const, smoothed: s });
+
+  it('keeps the last maxSamples samples per track and the most recently seen maxTracks tracks', () => {
+    const timelines = new ParticipantTimelines(3, 2);
+    for (let seq = 1; seq <= 5; seq++) timelines.add([faceOf(1)], seq, seq * 100);
+    timelines.add([faceOf(2)], 6, 600);
+    timelines.add([faceOf(1)], 7, 700);
+    timelines.add([faceOf(3)], 8, 800); // track 2 is now the stalest and goes
+    const snapshot = timelines.snapshot();
+    assert.deepEqual(snapshot.map((t) => t.trackId), [1, 3]);
+    assert.deepEqual(snapshot[0]!.samples.map((x) => x.seq), [4, 5, 7]);
+    assert.deepEqual(timelines.snapshot(450)[0]!.samples.map((x) => x.seq), [5, 7]);
+  });
+});
