@@ -75,6 +75,7 @@ async function main(): Promise<number> {
       fps,
       maxSidePx: videoConfig.maxSidePx,
       maxInFlightFrames: videoConfig.maxInFlightFrames,
+      tracker: config.tracking,
       signal: controller.signal,
       onSample: (sample) => {
         samples.push(sample);

@@ -5,6 +5,7 @@ import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../errors.ts';
 import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics.ts';
+import type { TrackerOptions } from '../pipeline/track.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from './binaries.ts';
@@ -46,6 +47,8 @@ export interface VideoServiceDeps {
   logger: Logger;
   /** Which ffmpeg/ffprobe to run (default: system, else npm-shipped). */
   binaries?: FfmpegBinaries;
+  /** Track ageing and smoothing (e.g. the server's TRACK_MAX_AGE_MS, SMOOTHING_TAU_MS). */
+  tracker?: TrackerOptions;
 }
 
 /** Internals the routes need; not part of the public contract. */
@@ -118,6 +121,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         fps: job.sampledFps,
         maxSidePx: config.maxSidePx,
         maxInFlightFrames: config.maxInFlightFrames,
+        tracker: deps.tracker,
         signal,
         onSample: (sample, progress) => {
           db.addSample(id, sample, progress);
