@@ -38,6 +38,7 @@ const ui = {
   video: byId<HTMLVideoElement>('video'),
   overlay: byId<HTMLCanvasElement>('overlay'),
   stageHint: byId('stage-hint'),
+  facesNow: byId('faces-now'),
   ownTimelines: byId('own-timelines'),
   participants: byId('participants'),
   legend: byId('legend'),
@@ -82,6 +83,8 @@ socket.on('connect', () => {
 });
 socket.on('disconnect', (reason) => {
   setConnection('reconnecting', reason);
+  // socket.io does not retry by itself after a server-side disconnect (e.g. a server restart).
+  if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
   joined = undefined;
   updateButtons();
 });
@@ -237,6 +240,7 @@ function stopCamera(): void {
   ui.video.srcObject = null;
   overlay = undefined;
   redraw();
+  ui.facesNow.replaceChildren();
   ui.stageHint.textContent = 'Camera off.';
 }
 
@@ -301,6 +305,15 @@ function onFrameResult(result: FrameResult, ts: number): void {
   renderOwnTimelines(result.faces);
   ui.stageHint.textContent = result.faces.length === 0 ? 'No face in view.' : '';
   ui.video.dataset.faces = String(result.faces.length);
+  // The overlay in words: what a screen reader (and a test) can read.
+  ui.facesNow.replaceChildren(
+    ...result.faces.map((f) => {
+      const item = element('li', {}, element('span', { className: 'track', text: `#${f.trackId}` }), emotionChip(f), emotionBar(f.smoothed));
+      item.dataset.trackId = String(f.trackId);
+      item.dataset.dominant = f.dominant;
+      return item;
+    }),
+  );
 }
 
 // ---- drawing -----------------------------------------------------------------------------------
@@ -314,6 +327,7 @@ setInterval(() => {
   if (overlay && performance.now() - overlay.at >= OVERLAY_MAX_AGE_MS) {
     overlay = undefined;
     redraw();
+    ui.facesNow.replaceChildren();
   }
 }, 500);
 

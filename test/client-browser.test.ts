@@ -1,0 +1,245 @@
+/**
+ * The browser client in a real browser (Debian chromium via playwright-core) against the real
+ * server on port 0: the fake camera plays frames of ../shared/media/groups-pan.mp4 (a y4m made
+ * with ffmpeg), the live page draws boxes and labels and its timelines grow, a second page in the
+ * same session sees the first participant, the page reconnects by itself, the upload page analyses
+ * the video to the end, and refusals (camera, file, server gone) show clear messages.
+ * Screenshots go to test-artifacts/client/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { repoRoot } from '../server/config.ts';
+import { type RunningServer, startServer } from '../server/server.ts';
+import { loadVideoConfig } from '../server/video/config.ts';
+import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
+import { EMOTION_COLORS } from '../client/src/shared/emotions.ts';
+import { testConfig } from './live-support.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const groupsPan = path.resolve(repoRoot, '../shared/media/groups-pan.mp4');
+const artifacts = path.join(repoRoot, 'test-artifacts/client');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-client-'));
+const y4m = path.join(tmp, 'groups-pan.y4m');
+const BASE_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--use-fake-device-for-media-stream',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  // Keep timers running in pages that are not in front.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+let server: RunningServer;
+let serverClosed = false;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const pageErrors: string[] = [];
+
+async function newPage(b: Browser, viewport = { width: 1280, height: 800 }): Promise<Page> {
+  const context = await b.newContext({ viewport, deviceScaleFactor: 1 });
+  contexts.push(context);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  return page;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+const num = async (page: Page, selector: string, attribute: string): Promise<number> =>
+  Number((await page.locator(selector).first().getAttribute(attribute)) ?? 'NaN');
+
+/** Pixels of the overlay canvas drawn in one of the emotion colours (box outlines, labels, bars). */
+async function overlayColouredPixels(page: Page): Promise<number> {
+  return page.evaluate((colors) => {
+    const canvas = document.getElementById('overlay') as HTMLCanvasElement;
+    const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    const rgb = colors.map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+    let count = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3]! < 250) continue;
+      if (rgb.some(([r, g, b]) => Math.abs(data[i]! - r!) < 4 && Math.abs(data[i + 1]! - g!) < 4 && Math.abs(data[i + 2]! - b!) < 4)) count += 1;
+    }
+    return count;
+  }, Object.values(EMOTION_COLORS));
+}
+
+describe('browser client (chromium, real server)', { timeout: 300_000 }, () => {
+  before(async () => {
+    fs.mkdirSync(artifacts, { recursive: true });
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/build-client.ts')], { cwd: repoRoot, stdio: 'pipe' });
+    // 5 s of the pan, 640x360, as the fake camera (chromium loops it).
+    execFileSync(resolveFfmpegBinaries().ffmpegPath, ['-v', 'error', '-y', '-i', groupsPan, '-t', '5', '-vf', 'scale=640:360', '-pix_fmt', 'yuv420p', y4m]);
+    server = await startServer(testConfig(), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), {
+      videoConfig: loadVideoConfig({}, { dataDir: path.join(tmp, 'data'), sampleFps: 3 }),
+    });
+    await server.ready;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [...BASE_FLAGS, '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
+    });
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    if (!serverClosed) await server?.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  let alice: Page;
+  let bob: Page;
+  const session = `browser-${Date.now().toString(36)}`;
+
+  it('live page: overlay boxes with emotion labels, a growing timeline, stats', async () => {
+    alice = await newPage(browser);
+    await alice.goto(`${server.url}/?session=${session}`);
+    assert.equal(await alice.inputValue('#session-id'), session, 'the session comes from the URL');
+    await alice.waitForSelector('#connection[data-state="connected"]');
+    await alice.fill('#name', 'Alice');
+    await alice.keyboard.press('Enter'); // the form submits from the keyboard
+    await alice.waitForSelector('body[data-joined="true"]');
+    // The pan shows 3-4 faces; the live detector should find at least 2 in a frame.
+    await alice.waitForFunction(() => Number(document.getElementById('video')?.dataset.faces ?? 0) >= 2, null, { timeout: 60_000 });
+    await alice.waitForSelector('#faces-now li[data-dominant]');
+    const labels = await alice.locator('#faces-now li .chip').allTextContents();
+    assert.ok(labels.length >= 2);
+    for (const label of labels) assert.match(label, /^(angry|disgust|fear|happy|sad|surprise|neutral) \d+%$/);
+    const coloured = await overlayColouredPixels(alice);
+    assert.ok(coloured > 500, `overlay has ${coloured} pixels drawn in emotion colours`);
+
+    await alice.waitForSelector('#own-timelines figure[data-points]');
+    const before = await num(alice, '#own-timelines figure[data-points]', 'data-points');
+    await alice.waitForFunction(
+      (n) => Math.max(...[...document.querySelectorAll<HTMLElement>('#own-timelines figure')].map((f) => Number(f.dataset.points))) >= n + 3,
+      before,
+      { timeout: 60_000 },
+    );
+    assert.ok(Number(await alice.textContent('#sent')) >= 3);
+    assert.match((await alice.textContent('#rtt')) ?? '', /^\d+ ms$/);
+    assert.match((await alice.textContent('#dropped')) ?? '', /^\d+$/);
+    assert.equal(await alice.locator('#own-timelines canvas').first().evaluate((c) => (c as HTMLCanvasElement).width > 0), true);
+    await shot(alice, 'live-laptop');
+  });
+
+  it('a second page in the same session sees the first participant and its timeline', async () => {
+    bob = await newPage(browser, { width: 390, height: 844 }); // a phone-sized window
+    await bob.goto(`${server.url}/?session=${session}`);
+    await bob.fill('#name', 'Bob');
+    await bob.click('#join');
+    await bob.waitForSelector('body[data-joined="true"]');
+    const aliceItem = bob.locator('#participants li[data-participant-id]', { hasText: 'Alice' });
+    await aliceItem.waitFor();
+    await bob.waitForFunction(() => {
+      const item = [...document.querySelectorAll<HTMLElement>('#participants li')].find((li) => li.textContent?.includes('Alice'));
+      return item && Number(item.dataset.faces) >= 1 && Number(item.dataset.points) >= 2;
+    }, null, { timeout: 60_000 });
+    assert.match((await aliceItem.locator('.chip').first().textContent()) ?? '', /^(angry|disgust|fear|happy|sad|surprise|neutral) \d+%$/);
+    const points = Number(await aliceItem.getAttribute('data-points'));
+    await bob.waitForFunction(
+      (n) => Number([...document.querySelectorAll<HTMLElement>('#participants li')].find((li) => li.textContent?.includes('Alice'))?.dataset.points) > n,
+      points,
+      { timeout: 30_000 },
+    );
+    // And Alice sees Bob.
+    await alice.locator('#participants li', { hasText: 'Bob' }).waitFor();
+    // Nothing on the phone page is wider than the screen.
+    const overflow = await bob.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `horizontal overflow ${overflow}px on a 390px screen`);
+    await bob.waitForSelector('#faces-now li[data-dominant]', { timeout: 60_000 });
+    await shot(bob, 'live-phone');
+    await shot(alice, 'live-laptop-with-bob');
+  });
+
+  it('reconnects by itself when the connection drops, and keeps streaming', async () => {
+    const sentBefore = Number(await alice.textContent('#sent'));
+    for (const socket of server.io.sockets.sockets.values()) socket.conn.close(); // transport lost
+    await alice.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 10_000 }).catch(() => undefined);
+    await alice.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
+    await alice.waitForSelector('body[data-joined="true"]');
+    await alice.waitForFunction((n) => Number(document.getElementById('sent')?.textContent) >= n + 3, sentBefore, { timeout: 60_000 });
+  });
+
+  it('upload page: rejects a file that is not a video with a clear message', async () => {
+    const page = await newPage(browser);
+    await page.goto(`${server.url}/upload.html`);
+    const fake = path.join(tmp, 'notes.mp4');
+    fs.writeFileSync(fake, 'plain text, not a video\n'.repeat(50));
+    await page.setInputFiles('#file', fake);
+    await page.waitForSelector('body[data-state="rejected"]', { timeout: 30_000 });
+    const message = (await page.textContent('#message')) ?? '';
+    assert.match(message, /rejected "notes\.mp4"/);
+    await shot(page, 'upload-rejected');
+    // A file that is not even named like a video is refused before uploading.
+    const text = path.join(tmp, 'notes.txt');
+    fs.writeFileSync(text, 'hello');
+    await page.setInputFiles('#file', text);
+    assert.match((await page.textContent('#message')) ?? '', /does not look like a video/);
+  });
+
+  it('upload page: uploads the video, follows the analysis to the end, charts each face, offers JSON and CSV', async () => {
+    const page = await newPage(browser);
+    await page.goto(`${server.url}/upload.html`);
+    const states: string[] = [];
+    await page.exposeFunction('recordState', (s: string) => states.push(s));
+    await page.evaluate(() => {
+      new MutationObserver(() => (window as unknown as { recordState(s: string): void }).recordState(`${document.body.dataset.state} ${(document.getElementById('analysis-progress') as HTMLProgressElement).value.toFixed(2)}`)).observe(document.body, { attributes: true, subtree: true, childList: true, characterData: true });
+    });
+    await page.setInputFiles('#file', groupsPan);
+    await page.waitForSelector('body[data-state="analysing"]', { timeout: 30_000 });
+    await shot(page, 'upload-progress');
+    await page.waitForSelector('body[data-state="done"]', { timeout: 180_000 });
+    assert.ok(states.some((s) => /^analysing 0\.[1-9]/.test(s)), 'analysis progress was shown between 0 and 1');
+    const cards = page.locator('#tracks article[data-track-id]');
+    assert.ok((await cards.count()) >= 3, `${await cards.count()} face tracks shown`);
+    assert.match((await page.textContent('#results-summary')) ?? '', /face tracks? in 12\.\d s of video/);
+    const csvHref = await page.getAttribute('#download-csv', 'href');
+    const jsonHref = await page.getAttribute('#download-json', 'href');
+    const csv = await page.evaluate(async (href) => (await fetch(href!)).text(), csvHref);
+    assert.ok(csv.split('\n').length > 10, 'CSV has rows');
+    const json = await page.evaluate(async (href) => (await fetch(href!)).json(), jsonHref);
+    assert.equal(json.status, 'done');
+    await shot(page, 'upload-done');
+  });
+
+  it('tells the user when the camera is refused (and still lets them watch)', async () => {
+    // Without the fake-UI flag, and with prompts denied, the page gets NotAllowedError.
+    const denying = await chromium.launch({ executablePath: CHROMIUM, args: [...BASE_FLAGS, '--deny-permission-prompts'] });
+    try {
+      const page = await denying.newPage();
+      await page.goto(`${server.url}/?session=${session}`);
+      await page.waitForSelector('#connection[data-state="connected"]');
+      await page.click('#join');
+      await page.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
+      assert.match((await page.textContent('#message')) ?? '', /Camera access was refused|No camera/);
+      await page.waitForSelector('body[data-joined="true"]');
+      await page.locator('#participants li', { hasText: 'Alice' }).waitFor({ timeout: 30_000 });
+      await page.screenshot({ path: path.join(artifacts, 'camera-refused.png'), fullPage: true });
+    } finally {
+      await denying.close();
+    }
+  });
+
+  it('says the server is unreachable when it goes away', async () => {
+    serverClosed = true;
+    await server.close();
+    await alice.waitForSelector('#connection:is([data-state="reconnecting"], [data-state="offline"])', { timeout: 15_000 });
+    await alice.waitForSelector('#message:not([hidden])', { timeout: 30_000 });
+    assert.match((await alice.textContent('#message')) ?? '', /connection to the server was lost|cannot be reached/);
+    await shot(alice, 'server-gone');
+    assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
+  });
+});
