@@ -1,9 +1,12 @@
 /**
  * `npm run bench:video [-- --fps 5 --streams 2 --live-fps 5]`: real-time factor of video analysis
- * (seconds of video per wall-clock second) at the given sampling rate, first alone, then while
+ * (seconds of video per wall-clock second, upload to done through the HTTP API) at the given
+ * sampling rate, first alone, then while
  * live socket.io streams send JPEG frames of the same video to the same server (same workers and
  * batcher, where live frames have priority). Prints a JSON report on stdout.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -13,7 +16,6 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { loadConfig } from '../server/config.ts';
 import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents } from '../server/live/protocol.ts';
 import { startServer } from '../server/server.ts';
-import { analyzeVideoFile } from '../server/video/analyze-file.ts';
 import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
 import { loadVideoConfig } from '../server/video/config.ts';
 import { decodeFrames } from '../server/video/frames.ts';
@@ -31,7 +33,6 @@ const opts = new Command()
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
 const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
-const videoConfig = loadVideoConfig();
 const binaries = resolveFfmpegBinaries();
 
 function percentile(values: number[], p: number): number {
@@ -79,39 +80,48 @@ async function liveStream(url: string, index: number, jpegs: Buffer[], fps: numb
   return { answered, refused, latencies };
 }
 
-async function videoRun(analyzer: Parameters<typeof analyzeVideoFile>[0]['analyzer']) {
-  const probe = await probeVideo(opts.file, binaries);
+/** One job through the real HTTP API (upload, probe, queue, decode, analyse, persist) until done. */
+async function videoRun(baseUrl: string) {
+  const form = new FormData();
+  form.append('video', new Blob([fs.readFileSync(opts.file)]), path.basename(opts.file));
   const started = performance.now();
-  let faces = 0;
-  const samples = await analyzeVideoFile({
-    file: opts.file,
-    probe,
-    analyzer,
-    binaries,
-    fps: opts.fps,
-    maxSidePx: videoConfig.maxSidePx,
-    maxInFlightFrames: videoConfig.maxInFlightFrames,
-    onSample: (s) => {
-      faces += s.faces.length;
-    },
-  });
+  const accepted = await fetch(`${baseUrl}/api/v1/videos?fps=${opts.fps}`, { method: 'POST', body: form });
+  const { id } = (await accepted.json()) as { id: string };
+  if (accepted.status !== 202) throw new Error(`upload refused: ${accepted.status}`);
+  let job: { status: string; durationSec: number; framesAnalyzed: number; error?: string };
+  for (;;) {
+    job = (await (await fetch(`${baseUrl}/api/v1/videos/${id}`)).json()) as typeof job;
+    if (job.status === 'done' || job.status === 'failed') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const wallSec = (performance.now() - started) / 1000;
-  return { samples, faces, durationSec: probe.durationSec, wallSec: +wallSec.toFixed(2), realTimeFactor: +(probe.durationSec / wallSec).toFixed(3) };
+  if (job.status !== 'done') throw new Error(`video job failed: ${job.error}`);
+  const timeline = (await (await fetch(`${baseUrl}/api/v1/videos/${id}/timeline`)).json()) as { tracks: unknown[]; frames: Array<{ faceCount: number }> };
+  await fetch(`${baseUrl}/api/v1/videos/${id}`, { method: 'DELETE' });
+  return {
+    samples: job.framesAnalyzed,
+    faceSamples: timeline.frames.reduce((n, f) => n + f.faceCount, 0),
+    tracks: timeline.tracks.length,
+    durationSec: job.durationSec,
+    wallSec: +wallSec.toFixed(2),
+    realTimeFactor: +(job.durationSec / wallSec).toFixed(3),
+  };
 }
 
-const server = await startServer(config, logger);
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-'));
+const server = await startServer(config, logger, { videoConfig: loadVideoConfig(process.env, { dataDir }) });
 try {
   const inference = await server.ready;
   const jpegs = await jpegFramesOf(opts.file, opts.liveFps);
   // Warm-up: the first frames of each worker pay for kernel compilation.
-  await videoRun(inference.analyzer);
+  await videoRun(server.url);
 
-  const alone = await videoRun(inference.analyzer);
+  const alone = await videoRun(server.url);
 
   const stop = new AbortController();
   const streams = Array.from({ length: opts.streams }, (_, i) => liveStream(server.url, i, jpegs, opts.liveFps, stop.signal));
   await new Promise((r) => setTimeout(r, 1000)); // let the live streams reach steady state
-  const withLive = await videoRun(inference.analyzer);
+  const withLive = await videoRun(server.url);
   stop.abort();
   const live = await Promise.all(streams);
   const latencies = live.flatMap((s) => s.latencies);
@@ -138,4 +148,5 @@ try {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 } finally {
   await server.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
 }
