@@ -35,9 +35,15 @@ const ferFile = path.resolve(repoRoot, '../shared/datasets/fer2013/fer2013-train
 const modelDir = path.resolve(repoRoot, process.env.MODEL_DIR ?? 'models/emotion');
 const artifactsDir = path.join(repoRoot, 'test-artifacts');
 
-/** Chosen from measurements with the shipped model (see the report in the test output). */
+/**
+ * The issue's check, on 22 faces: aligned crops must get the hand crop's dominant emotion for most
+ * faces and a close distribution (L1 between two distributions runs 0..2), and each broken
+ * alignment (a quarter-face shift, a 30 degree turn; both beyond training augmentation of 10% and
+ * 10 degrees) must sit clearly further from the hand crops than the correct one.
+ */
 const ALIGNED_MIN_AGREEMENT = 0.6;
 const ALIGNED_MAX_L1 = 0.6;
+const CONTROL_MIN_L1_RATIO = 1.2;
 
 async function readTemplate(): Promise<AlignmentTemplate> {
   const json: unknown = JSON.parse(await readFile(path.join(repoRoot, 'training/alignment-template.json'), 'utf8'));
@@ -480,12 +486,11 @@ describe('aligned crops of real faces', () => {
     assert.ok(aligned.meanL1 <= ALIGNED_MAX_L1, `aligned: mean L1 ${aligned.meanL1.toFixed(3)} to the hand crops`);
     for (const name of ['shifted', 'rotated'] as const) {
       const control = stats[name]!;
-      // a broken alignment must fail at least one of the two thresholds, and be clearly further away
       assert.ok(
-        control.agreement < ALIGNED_MIN_AGREEMENT || control.meanL1 > ALIGNED_MAX_L1,
-        `${name} control passes the thresholds: agreement ${control.agreement.toFixed(2)}, L1 ${control.meanL1.toFixed(3)}`,
+        control.meanL1 >= CONTROL_MIN_L1_RATIO * aligned.meanL1,
+        `${name} control (L1 ${control.meanL1.toFixed(3)}, agreement ${control.agreement.toFixed(2)}) is not clearly further ` +
+          `from the hand crops than the aligned crops (L1 ${aligned.meanL1.toFixed(3)}): the model cannot tell a broken alignment`,
       );
-      assert.ok(control.meanL1 > aligned.meanL1, `${name} control is not further from the hand crops than the aligned crops`);
     }
   });
 });
