@@ -227,7 +227,7 @@ async function main(): Promise<void> {
   );
   try {
     if (options.search) {
-      const rows = [];
+      const rows: Record<string, number | string>[] = [];
       for (let clients = 1; clients <= 64; clients++) {
         const stats = await runServer({ ...options, clients }, frames, url);
         const row = { clients, ...summary(stats) };
