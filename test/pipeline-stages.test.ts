@@ -1,0 +1,70 @@
+/**
+ * The worker-side stages on their own, in this thread: decode -> detect -> landmarks -> align ->
+ * classify on a real photo with the real nets and emotion model; every stage leaves the tfjs
+ * tensor count as it found it.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { AppError } from '../server/errors.ts';
+import { DEFAULT_FACE_MODEL_DIR } from '../server/config.ts';
+import { initBackend, tf } from '../server/inference/backend.ts';
+import { EmotionModel } from '../server/inference/emotion-model.ts';
+import { alignFace } from '../server/pipeline/align.ts';
+import { decodeImage } from '../server/pipeline/decode.ts';
+import { detectFaces } from '../server/pipeline/detect.ts';
+import { loadFaceNets } from '../server/pipeline/faceapi.ts';
+import { detectLandmarks } from '../server/pipeline/landmarks.ts';
+import { matchFaces, readPhoto, referenceFaces, testModelDir } from './live-support.ts';
+
+const limits = { maxImageBytes: 4 * 1024 * 1024, maxImagePixels: 4096 * 4096 };
+
+describe('pipeline stages', { timeout: 600_000 }, () => {
+  let model: EmotionModel;
+
+  before(async () => {
+    assert.equal(await initBackend('wasm'), 'wasm');
+    await loadFaceNets(DEFAULT_FACE_MODEL_DIR);
+    model = await EmotionModel.load(path.resolve(testModelDir));
+  });
+
+  it('decode refuses bad bytes and oversized images before decoding', async () => {
+    await assert.rejects(decodeImage(new Uint8Array([1, 2, 3]), limits), (e: unknown) => e instanceof AppError && e.code === 'undecodable_image');
+    await assert.rejects(decodeImage(readPhoto('group1.jpg'), { ...limits, maxImageBytes: 1000 }), (e: unknown) => e instanceof AppError && e.code === 'image_too_large');
+    await assert.rejects(decodeImage(readPhoto('group1.jpg'), { ...limits, maxImagePixels: 1000 * 500 }), (e: unknown) => e instanceof AppError && e.code === 'image_too_large');
+    const frame = await decodeImage(readPhoto('group1.jpg'), limits);
+    assert.equal(frame.data.length, frame.width * frame.height * 3);
+  });
+
+  it('detect -> landmarks -> align -> classify on group4.jpg without leaking tensors', async () => {
+    const frame = await decodeImage(readPhoto('group4.jpg'), limits);
+    const tensorsBefore = tf.memory().numTensors;
+    const image = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
+    const detections = await detectFaces(image, { kind: 'ssd', inputSize: 0, minScore: 0.5 }, 20);
+    const landmarks = await detectLandmarks(image, detections.map((d) => d.box));
+    image.dispose();
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+
+    assert.deepEqual(matchFaces(detections.map((d) => d.box), referenceFaces.photos['group4.jpg']!), { matched: 4, invented: 0 });
+    landmarks.forEach((points, i) => {
+      const box = detections[i]!.box;
+      assert.equal(points.length, 68);
+      // The centre of eyes and mouth (the points alignment uses) lies inside the face box.
+      const inner = points.slice(36, 68);
+      const cx = inner.reduce((a, p) => a + p[0], 0) / inner.length;
+      const cy = inner.reduce((a, p) => a + p[1], 0) / inner.length;
+      assert.ok(cx >= box.x && cx <= box.x + box.width && cy >= box.y && cy <= box.y + box.height, `face ${i}: landmarks centre outside its box`);
+    });
+
+    const size = model.inputSize;
+    const crops = new Float32Array(landmarks.length * size * size);
+    landmarks.forEach((points, i) => crops.set(alignFace(frame, points, model.template), i * size * size));
+    const probabilities = model.classify(crops, landmarks.length);
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    assert.equal(probabilities.length, landmarks.length * 7);
+    for (let i = 0; i < landmarks.length; i++) {
+      const sum = probabilities.slice(i * 7, i * 7 + 7).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-4, `face ${i} sums to ${sum}`);
+    }
+  });
+});
