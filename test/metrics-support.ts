@@ -80,10 +80,12 @@ export interface PromResult {
   value: [number, string];
 }
 
-/** GET /api/v1/query; throws on an error answer (a bad expression fails here, with its message). */
-export async function promQuery(baseUrl: string, query: string): Promise<PromResult[]> {
-  const url = `${baseUrl}/api/v1/query?${new URLSearchParams({ query })}`;
-  const body = (await (await fetch(url)).json()) as { status: string; error?: string; data?: { resultType: string; result: PromResult[] } };
+/** GET /api/v1/query (at `atSeconds`, Unix time, when given); throws on an error answer (a bad expression fails here, with its message). */
+export async function promQuery(baseUrl: string, query: string, atSeconds?: number): Promise<PromResult[]> {
+  const params = new URLSearchParams({ query });
+  if (atSeconds !== undefined) params.set('time', atSeconds.toFixed(3));
+  const url = `${baseUrl}/api/v1/query?${params}`;
+  const body = (await (await fetch(url, { signal: AbortSignal.timeout(60_000) })).json()) as { status: string; error?: string; data?: { resultType: string; result: PromResult[] } };
   if (body.status !== 'success' || !body.data) throw new Error(`query failed: ${query}: ${body.error ?? 'no data field'}`);
   if (body.data.resultType !== 'vector') throw new Error(`query ${query} answered a ${body.data.resultType}, not a vector`);
   return body.data.result;
@@ -149,7 +151,7 @@ export async function startPrometheus(configFile: string, storageDir: string): P
       'Prometheus to be ready',
       async () => {
         if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode}: ${stderr}`);
-        return (await fetch(`${url}/-/ready`)).ok;
+        return (await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(5000) })).ok;
       },
       60_000,
     );
