@@ -91,7 +91,7 @@ Reproduce: \`npm run evaluate -- --data ../shared/datasets/fer2013/fer2013-train
   (1.0 = the real VGG16 widths 64-128-256-512-512), dense head ${card.architecture.head.join(' -> ')}, softmax.
 - ${card.architecture.parameters.toLocaleString('en')} parameters, ${(card.architecture.flopsPerFace / 1e6).toFixed(1)} MFLOPs per face,
   weights stored as ${t.weightsDtype}.
-- Input: 48x48 grey, value = pixel * ${card.input.normalisation.scale} + ${card.input.normalisation.offset}; faces must be aligned
+- Input: 48x48 grey, value = pixel * ${card.input.normalisation.scale.toPrecision(6)} ${card.input.normalisation.offset < 0 ? '-' : '+'} ${Math.abs(card.input.normalisation.offset)}; faces must be aligned
   to the FER2013 template in card.json (eyes at (${card.alignment.leftEye.join(', ')}) and (${card.alignment.rightEye.join(', ')}), mouth at
   (${card.alignment.mouth.join(', ')}) in a ${card.alignment.size}px crop; ${card.alignment.source}).
 
