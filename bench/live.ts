@@ -134,7 +134,12 @@ async function runServer(options: Options, frames: Buffer[], url: string): Promi
   }
   try {
     return await drive('moodwire', options, frames, async (client, seq, image) => {
-      const ack = (await sockets[client]!.timeout(60_000).emitWithAck('frame', { seq, ts: Date.now(), image })) as Ack<FrameResult>;
+      let ack: Ack<FrameResult>;
+      try {
+        ack = (await sockets[client]!.timeout(60_000).emitWithAck('frame', { seq, ts: Date.now(), image })) as Ack<FrameResult>;
+      } catch {
+        return { outcome: 'error', faces: 0 }; // no answer within 60 s
+      }
       if (ack.ok) return { outcome: 'ok', faces: ack.faces.length };
       return { outcome: ack.error.code === 'frame_dropped' ? 'dropped' : 'error', faces: 0 };
     });
@@ -244,6 +249,7 @@ async function main(): Promise<void> {
     await close();
     close = async () => undefined;
     const rows = [summary(ours)];
+    console.log(JSON.stringify(rows[0]));
     if (options.baseline) {
       const live = config.detectors.live;
       const detector =
