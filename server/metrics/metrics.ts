@@ -1,4 +1,5 @@
 import client from 'prom-client';
+import { ERROR_CODES } from '../errors.ts';
 
 /**
  * Every Prometheus metric of the server, defined once. Prefix `moodwire_`, seconds for time,
@@ -126,8 +127,8 @@ export const modelInfo = new client.Gauge({
 
 /**
  * Known label values start at 0, so a rate() or increase() over them answers 0 instead of
- * "no data" before the first event (Prometheus' advice: avoid missing series). Labels that
- * depend on input (error codes, stages) appear when first recorded.
+ * "no data" before the first event, and the first event itself shows in rate() (a series born
+ * at 1 has no increase). Histograms (stages) appear when first recorded.
  */
 export const KNOWN_SOURCES = ['live', 'upload', 'video'] as const;
 export const KNOWN_DROP_REASONS = ['superseded', 'disconnected', 'queue_full', 'error', 'invalid'] as const;
@@ -139,6 +140,7 @@ for (const source of KNOWN_SOURCES) {
   framesProcessed.inc({ source }, 0);
   facesClassified.inc({ source }, 0);
 }
+for (const code of Object.keys(ERROR_CODES)) errorsTotal.inc({ code }, 0);
 for (const reason of KNOWN_DROP_REASONS) framesDropped.inc({ reason }, 0);
 for (const outcome of KNOWN_VIDEO_OUTCOMES) videoJobsTotal.inc({ outcome }, 0);
 for (const queue of KNOWN_QUEUES) queueDepth.set({ queue }, 0);
