@@ -170,7 +170,7 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
     assert.deepEqual(body.data.map((series) => series[match[2]!]), [target]);
   });
 
-  test('the numbers behind the panels match what happened', async () => {
+  test('the numbers behind the panels match what happened', async (t) => {
     const run = async (expr: string): Promise<PromResult[]> => promQuery(prometheus!.url, toPromQL(expr, dashboard, rateWindow()), evaluateAt);
     const byLabel = (results: PromResult[], label: string): Map<string, number> =>
       new Map(results.map((r) => [r.metric[label] ?? '', sampleValue(r)]));
@@ -180,6 +180,7 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
       const seconds = stageP95.get(stage);
       assert.ok(seconds !== undefined && seconds > 0 && seconds <= 5, `p95 of ${stage}: ${seconds}`);
     }
+    t.diagnostic(`live frames answered: ${sent.live}; p95 by stage (ms): ${[...stageP95].map(([stage, s]) => `${stage} ${(s * 1000).toFixed(0)}`).join(', ')}`);
     const processed = byLabel(await run('sum by (source) (moodwire_frames_processed_total)'), 'source');
     assert.ok((processed.get('live') ?? 0) >= sent.live, `live frames scraped: ${processed.get('live')}, answered: ${sent.live}`);
     assert.equal(processed.get('upload'), 1, 'the upload was counted');
