@@ -15,7 +15,8 @@ import { isValidSessionId, newSessionId, sessionIdFromUrl, urlWithSession } from
 import { TimelineBuffer, type TrackSeries } from '../shared/timeline-buffer.ts';
 import { FrameGrabber, openCamera } from './camera.ts';
 
-const FRAME_ACK_TIMEOUT_MS = 8000;
+/** Long enough for a busy server; a dead connection is noticed by socket.io itself. */
+const FRAME_ACK_TIMEOUT_MS = 20_000;
 const CAPTURE_MAX_SIDE = 640;
 /** Boxes older than this are cleared (the face may have left; the server may be gone). */
 const OVERLAY_MAX_AGE_MS = 2000;
@@ -334,7 +335,7 @@ setInterval(() => {
 function renderStats(): void {
   const s = pacer.stats;
   ui.rtt.textContent = s.rttMs === undefined ? '–' : `${Math.round(s.rttMs)} ms`;
-  ui.fps.textContent = `${(1000 / s.intervalMs).toFixed(1)}/s`;
+  ui.fps.textContent = s.sent === 0 ? '–' : `${(1000 / s.intervalMs).toFixed(1)}/s`;
   ui.sent.textContent = String(s.sent);
   ui.dropped.textContent = String(s.dropped);
 }

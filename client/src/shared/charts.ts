@@ -50,6 +50,8 @@ export class EmotionTimelineChart {
     this.chart.data.datasets.forEach((dataset, i) => {
       const emotion = EMOTIONS[i]!;
       dataset.data = points.map((p) => ({ x: p.t, y: p.scores[emotion] }));
+      // A lone sample has no line to draw: show it as a dot.
+      (dataset as { pointRadius?: number }).pointRadius = points.length < 2 ? 3 : 0;
     });
     this.chart.update('none');
   }

@@ -187,8 +187,7 @@ function setUpload(fraction: number): void {
 
 function setAnalysis(fraction: number | undefined): void {
   if (fraction === undefined) {
-    ui.analysisProgress.removeAttribute('value');
-    ui.analysisProgress.value = 0;
+    ui.analysisProgress.removeAttribute('value'); // indeterminate until the job starts
     ui.analysisPercent.textContent = 'waiting';
     return;
   }
