@@ -8,6 +8,7 @@
  *
  *   npm run template -- [--data FILE] [--samples 3000] [--seed 1] [--detector tiny|ssd]
  */
+import { createRng } from './augment.ts';
 import { createReadStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -60,21 +61,9 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** mulberry32: small seeded PRNG so the sample is the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Reservoir sample of Training rows (uniform, deterministic for a seed), streamed from the csv(.gz). */
 async function sampleTrainingFaces(file: string, count: number, seed: number): Promise<{ faces: Uint8Array[]; trainingRows: number }> {
-  const random = seededRandom(seed);
+  const random = createRng(seed);
   const input = createReadStream(file);
   const lines = createInterface({ input: file.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
   const reservoir: string[] = [];
