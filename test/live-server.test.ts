@@ -259,19 +259,24 @@ describe('live server', { timeout: 600_000 }, () => {
 
   it('/metrics exposes the pipeline metrics with what this run did', async () => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
-    for (const name of [
-      'moodwire_stage_duration_seconds_bucket{le="0.001",stage="detect",source="live"}',
+    for (const name of ['moodwire_stage_duration_seconds_bucket{le="0.001",stage="detect",source="live"}', 'moodwire_model_info{', 'moodwire_tf_tensors', 'moodwire_connected_sockets']) {
+      assert.ok(text.includes(name), `missing ${name}`);
+    }
+    // Counters of known labels start at 0, so check that this run moved them, not just that they exist.
+    const valueOf = (series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      assert.ok(line, `missing ${series}`);
+      return Number(line.slice(series.length + 1));
+    };
+    for (const series of [
       'moodwire_frames_processed_total{source="live"}',
       'moodwire_frames_processed_total{source="upload"}',
       'moodwire_frames_dropped_total{reason="superseded"}',
       'moodwire_errors_total{code="undecodable_image"}',
       'moodwire_batch_size_count',
       'moodwire_faces_classified_total{source="live"}',
-      'moodwire_model_info{',
-      'moodwire_tf_tensors',
-      'moodwire_connected_sockets',
     ]) {
-      assert.ok(text.includes(name), `missing ${name}`);
+      assert.ok(valueOf(series) > 0, `${series} is ${valueOf(series)}`);
     }
   });
 });

@@ -114,7 +114,7 @@ export const runningVideoJobs = new client.Gauge({
 
 export const liveTensors = new client.Gauge({
   name: 'moodwire_tf_tensors',
-  help: 'Live tfjs tensors in the main thread (a growing value means a leak).',
+  help: 'Live tfjs tensors summed over the inference worker threads (a growing value means a leak).',
   registers: [registry],
 });
 
