@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
@@ -281,7 +281,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
 /** The width/speed trade-off is measured separately (training/TRADEOFF.md) and copied into the model README. */
 async function readTradeoff(outDir: string): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
   for (const file of [path.join(import.meta.dirname, 'TRADEOFF.md'), path.join(outDir, 'TRADEOFF.md')]) {
     try {
       return await readFile(file, 'utf8');

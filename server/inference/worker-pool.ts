@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { createTsWorker } from './ts-worker.ts';
 import type { Logger } from 'pino';
 import type { DetectorSpec } from '../config.ts';
 import { AppError } from '../errors.ts';
@@ -51,7 +52,7 @@ export interface PoolOptions {
   logger: Logger;
 }
 
-const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
 
 export class InferencePool {
   readonly #options: PoolOptions;
@@ -130,7 +131,7 @@ export class InferencePool {
 
   #spawn(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(WORKER_URL, { workerData: this.#options.init });
+      const worker = createTsWorker(WORKER_URL, { workerData: this.#options.init });
       const slot: Slot = { worker, busy: false, backend: 'unknown', pending: new Map() };
       let started = false;
       worker.on('message', (reply: WorkerReply) => {
