@@ -174,7 +174,7 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
       { timeout: 120_000 },
     );
     // And Alice sees Bob.
-    await alice.locator('#participants li', { hasText: 'Bob' }).waitFor();
+    await alice.locator('#participants li[data-present="true"]', { hasText: 'Bob' }).waitFor();
     // Nothing on the phone page is wider than the screen.
     const overflow = await bob.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `horizontal overflow ${overflow}px on a 390px screen`);
@@ -246,7 +246,7 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
       await page.waitForSelector('#message:not([hidden])', { timeout: 120_000 });
       assert.match((await page.textContent('#message')) ?? '', /Camera access was refused|No camera/);
       await page.waitForSelector('body[data-joined="true"]');
-      await page.locator('#participants li', { hasText: 'Alice' }).waitFor({ timeout: 120_000 });
+      await page.locator('#participants li[data-present="true"]', { hasText: 'Alice' }).waitFor({ timeout: 120_000 });
       await page.screenshot({ path: path.join(artifacts, 'camera-refused.png'), fullPage: true });
     } finally {
       await denying.close();
