@@ -6,6 +6,8 @@ import { pino } from 'pino';
 import { io as connect, type Socket } from 'socket.io-client';
 import { type Config, loadConfig, repoRoot } from '../server/config.ts';
 import type { Ack, ClientToServerEvents, ServerToClientEvents, WireBox } from '../server/live/protocol.ts';
+// The tracker's own overlap measure, so tests and tracker agree.
+import { iou } from '../server/pipeline/track.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
 import { loadVideoConfig } from '../server/video/service.ts';
 
@@ -52,14 +54,6 @@ export function request<T = unknown>(socket: TestClient, event: string, ...args:
   return (socket as unknown as Socket).timeout(60_000).emitWithAck(event, ...args) as Promise<Ack<T>>;
 }
 
-export function iou(a: WireBox, b: WireBox): number {
-  const x1 = Math.max(a.x, b.x);
-  const y1 = Math.max(a.y, b.y);
-  const x2 = Math.min(a.x + a.width, b.x + b.width);
-  const y2 = Math.min(a.y + a.height, b.y + b.height);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  return inter / (a.width * a.height + b.width * b.height - inter);
-}
 
 /** Faces matched one-to-one to reference boxes (IoU >= 0.3): found = matched, invented = unmatched detections. */
 export function matchFaces(found: WireBox[], reference: WireBox[]): { matched: number; invented: number } {
