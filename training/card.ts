@@ -103,8 +103,8 @@ ${tradeoff}
   model selection (best of ${t.epochs} epochs: epoch ${t.bestEpoch}).
 - ${t.optimizer}, batch ${t.batchSize}, seed ${t.seed}, ${t.workers} data-parallel worker thread(s) on the
   tfjs \`${t.backend}\` backend, ${(t.wallSeconds / 60).toFixed(0)} minutes wall time on a 2-core machine.
-- Augmentation: random horizontal flips, rotations (+-10 degrees), shifts (+-10%), zoom (+-10%);
-  class-weighted loss for the rare classes (disgust has 436 training faces of 28,709) and label smoothing.
+- Augmentation: ${t.augmentation ?? 'random horizontal flips, rotations (+-10 degrees), shifts (+-10%), zoom (+-10%)'};
+  a class-weighted loss for the rare classes (disgust has 436 training faces of 28,709).
 
 ## Intended use
 

@@ -32,6 +32,10 @@ export interface TrainOptions {
   labelSmoothing: number;
   classWeightPower: number;
   augment: boolean;
+  /** max rotation (degrees), shift and zoom (fractions) of the random augmentation */
+  rotate: number;
+  shift: number;
+  zoom: number;
   backboneWeights?: string;
   checkpointDir: string;
   resume: boolean;
@@ -126,7 +130,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             images: trainSplit.images,
             labels: trainSplit.labels,
             normalisation: NORMALISATION,
-            augment: options.augment ? DEFAULT_AUGMENT : { flip: false, rotateDeg: 0, shift: 0, zoom: 0 },
+            augment: options.augment ? { flip: true, rotateDeg: options.rotate, shift: options.shift, zoom: options.zoom } : { flip: false, rotateDeg: 0, shift: 0, zoom: 0 },
             classWeights,
             labelSmoothing: options.labelSmoothing,
             backboneWeights: options.backboneWeights,
@@ -257,6 +261,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             bestEpoch: epoch + 1,
             batchSize: options.batch,
             optimizer: `Adamax (peak lr ${options.lr}, ${options.warmupSteps}-step warm-up, cosine decay), categorical cross-entropy, label smoothing ${options.labelSmoothing}, class-weight power ${options.classWeightPower}`,
+            augmentation: describeAugmentation(options),
             seed: options.seed,
             backend,
             workers,
@@ -277,6 +282,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   } finally {
     await Promise.all(replicas.map((r) => r.close()));
   }
+}
+
+function describeAugmentation(o: Pick<TrainOptions, 'augment' | 'rotate' | 'shift' | 'zoom'>): string {
+  if (!o.augment) return 'none';
+  return `random horizontal flips, rotations (+-${o.rotate} degrees), shifts (+-${100 * o.shift}%), zoom (+-${100 * o.zoom}%)`;
 }
 
 /** The width/speed trade-off is measured separately (training/TRADEOFF.md) and copied into the model README. */
@@ -315,17 +325,20 @@ export function trainCommand(): Command {
     .option('--data <file>', 'FER2013 csv or csv.gz (emotion,pixels,Usage)', DEFAULT_DATA)
     .option('--out <dir>', 'where the best model, card.json and README.md go', path.join(REPO_ROOT, 'models/emotion'))
     .option('--width <multiplier>', 'VGG16 width multiplier (1 = 64..512 filters)', positiveNumber, 0.25)
-    .option('--epochs <n>', 'epochs', positiveInt, 9)
+    .option('--epochs <n>', 'epochs', positiveInt, 12)
     .option('--batch <n>', 'global batch size (split across workers)', positiveInt, 64)
     .option('--lr <rate>', 'peak Adamax learning rate', positiveNumber, 0.002)
-    .option('--warmup-steps <n>', 'linear warm-up steps', positiveInt, 200)
+    .option('--warmup-steps <n>', 'linear warm-up steps', positiveInt, 100)
     .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', positiveInt, 42)
     .option('--workers <n>', 'data-parallel worker threads', positiveInt, Math.min(2, Math.max(1, os.availableParallelism())))
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(BACKEND_CHOICES).default('auto'))
     .option('--no-batch-norm', 'plain VGG16 without batch normalisation')
-    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0.1)
+    .option('--label-smoothing <x>', 'label smoothing', nonNegative, 0)
     .option('--class-weight-power <x>', '0 = no class weighting, 1 = inverse frequency', nonNegative, 0.3)
     .option('--no-augment', 'no flips/rotations/shifts/zoom')
+    .option('--rotate <degrees>', 'augmentation: max random rotation', nonNegative, DEFAULT_AUGMENT.rotateDeg)
+    .option('--shift <fraction>', 'augmentation: max random shift, as a fraction of the side', nonNegative, DEFAULT_AUGMENT.shift)
+    .option('--zoom <fraction>', 'augmentation: max random zoom, 1 +- this', nonNegative, DEFAULT_AUGMENT.zoom)
     .option('--backbone-weights <file>', 'initialise the conv base from a Keras VGG16 notop .h5 (ImageNet)')
     .option('--checkpoint-dir <dir>', 'per-epoch checkpoints for --resume', path.join(REPO_ROOT, '.train-checkpoints'))
     .option('--resume', 'continue from the checkpoint in --checkpoint-dir', false)

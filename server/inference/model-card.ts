@@ -68,6 +68,8 @@ export const modelCardSchema = z.object({
     bestEpoch: z.number().int(),
     batchSize: z.number().int(),
     optimizer: z.string(),
+    /** what the random augmentation did; older cards lack it */
+    augmentation: z.string().optional(),
     seed: z.number().int(),
     backend: z.string(),
     workers: z.number().int(),
