@@ -85,6 +85,13 @@ async function predictSplit(replicas: Replica[], split: FerSplit, tta: boolean):
   return probs;
 }
 
+/** Training faces (unaugmented) whose batch statistics become the BN moving statistics before each evaluation. */
+export const BN_CALIBRATION_FACES = 4096;
+
+function calibrationIndices(count: number, seed: number): Int32Array {
+  return shuffledIndices(count, createRng(seed * 7919 - 1)).slice(0, Math.min(count, BN_CALIBRATION_FACES));
+}
+
 function averageGradients(parts: { grads: Float32Array[]; n: number }[]): Float32Array[] {
   const total = parts.reduce((a, p) => a + p.n, 0);
   const first = parts[0]!;
@@ -231,6 +238,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       if (options.progress) bar.stop();
 
+      if (options.batchNorm) {
+        // Same faces on every replica, so their moving statistics stay identical.
+        const indices = calibrationIndices(trainSplit.count, options.seed);
+        await Promise.all(replicas.map((r) => r.request({ type: 'recalibrate', indices, batch: 128 }, 'recalibrated')));
+      }
       const probs = await predictSplit(replicas, valSplit, false);
       const evaluation = evaluatePredictions('PublicTest', valSplit.labels, argmaxRows(probs));
       const seconds = (Date.now() - epochStart) / 1000;

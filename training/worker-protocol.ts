@@ -22,6 +22,7 @@ export type CoordinatorMessage =
   | WorkerInit
   | { type: 'grad'; indices: Int32Array; augmentSeed: number }
   | { type: 'apply'; grads: Float32Array[]; learningRate: number }
+  | { type: 'recalibrate'; indices: Int32Array; batch: number }
   | { type: 'predict'; images: Uint8Array; start: number; end: number; tta: boolean }
   | { type: 'save'; dir: string; float16: boolean }
   | { type: 'getState' }
@@ -36,6 +37,7 @@ export type WorkerMessage =
   | { type: 'ready'; backend: string; parameters: number; checksum: number }
   | { type: 'grad'; grads: Float32Array[]; loss: number; correct: number; n: number }
   | { type: 'applied' }
+  | { type: 'recalibrated'; batches: number }
   | { type: 'predicted'; probs: Float32Array }
   | { type: 'saved' }
   | { type: 'state'; state: TrainState }

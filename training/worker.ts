@@ -7,7 +7,8 @@ import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
 import { loadBackboneWeights } from './model/backbone-weights.ts';
 import { quantizeArtifactsToFloat16 } from './model/float16.ts';
-import { predictFaces } from './predict.ts';
+import { facesToTensor, predictFaces } from './predict.ts';
+import { recalibrateBatchNorm } from './model/bn-calibration.ts';
 import { buildVgg16, NUM_CLASSES } from './model/vgg.ts';
 import type { CoordinatorMessage, TrainState, WorkerInit, WorkerMessage } from './worker-protocol.ts';
 
@@ -139,6 +140,19 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       applyGradients(message.grads, message.learningRate);
       post({ type: 'applied' });
       return;
+    case 'recalibrate': {
+      const { indices, batch } = message;
+      function* batches(): Generator<tf.Tensor4D> {
+        for (let s = 0; s < indices.length; s += batch) {
+          const chunk = indices.subarray(s, s + batch);
+          const images = new Uint8Array(chunk.length * FER_PIXELS);
+          chunk.forEach((index, i) => images.set(init.images.subarray(index * FER_PIXELS, (index + 1) * FER_PIXELS), i * FER_PIXELS));
+          yield facesToTensor(images, 0, chunk.length, init.normalisation);
+        }
+      }
+      post({ type: 'recalibrated', batches: recalibrateBatchNorm(model, batches()) });
+      return;
+    }
     case 'predict': {
       const probs = predictFaces(model, message.images, message.start, message.end, init.normalisation, message.tta);
       post({ type: 'predicted', probs }, [probs.buffer as ArrayBuffer]);
