@@ -67,4 +67,32 @@ describe('pipeline stages', { timeout: 600_000 }, () => {
       assert.ok(Math.abs(sum - 1) < 1e-4, `face ${i} sums to ${sum}`);
     }
   });
+
+  it('mirror averaging classifies a crop and its mirror image in one batch and averages them', async () => {
+    const size = model.inputSize;
+    const crops = new Float32Array(2 * size * size);
+    for (let i = 0; i < crops.length; i++) crops[i] = (Math.sin(i * 0.05) * 0.5 + 0.5) * 255 * ((i % size) / size);
+    const mirrored = new Float32Array(crops.length);
+    for (let f = 0; f < 2; f++) {
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) mirrored[f * size * size + y * size + x] = crops[f * size * size + y * size + (size - 1 - x)]!;
+      }
+    }
+    const both = await EmotionModel.load(path.resolve(testModelDir), { mirrorAverage: 'on' });
+    const single = await EmotionModel.load(path.resolve(testModelDir), { mirrorAverage: 'off' });
+    try {
+      assert.equal(both.mirrorAverage, true);
+      assert.equal(single.mirrorAverage, false);
+      const tensorsBefore = tf.memory().numTensors;
+      const averaged = both.classify(crops, 2);
+      assert.equal(tf.memory().numTensors, tensorsBefore);
+      const direct = single.classify(crops, 2);
+      const flipped = single.classify(mirrored, 2);
+      averaged.forEach((p, i) => assert.ok(Math.abs(p - (direct[i]! + flipped[i]!) / 2) < 1e-5, `probability ${i}: ${p}`));
+      assert.ok(direct.some((p, i) => Math.abs(p - flipped[i]!) > 1e-4), 'the test crops are not symmetric');
+    } finally {
+      both.dispose();
+      single.dispose();
+    }
+  });
 });

@@ -57,6 +57,7 @@ function options(extra: Partial<TrainOptions>): TrainOptions {
     skipBad: false,
     template: path.join(repo, 'training/alignment-template.json'),
     float16: true,
+    mirrorAverage: true,
     progress: false,
     ...extra,
   };
@@ -75,6 +76,8 @@ test('trains on a tiny csv with 2 workers, writes the model, card and README, an
   assert.ok(card.architecture.parameters > 0 && card.architecture.flopsPerFace > 0);
   assert.equal(card.training.workers, 2);
   assert.equal(card.training.weightsDtype, 'float16');
+  assert.deepEqual(card.inference, { mirrorAverage: true }, 'the card tells the server how its accuracy was measured');
+  assert.match(card.training.augmentation ?? '', /flips, rotations \(\+-10 degrees\)/);
   assert.match(card.training.datasetSha256, /^[0-9a-f]{64}$/);
   assert.equal(card.evaluation.n, 32);
   assert.equal(card.evaluation.confusion.length, 7);

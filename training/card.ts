@@ -26,6 +26,7 @@ export interface CardInputs {
   normalisation: { scale: number; offset: number };
   alignment: AlignmentTemplate;
   training: ModelCard['training'];
+  inference?: ModelCard['inference'];
   evaluation: Evaluation;
 }
 
@@ -46,6 +47,7 @@ export function buildCard(inputs: CardInputs): ModelCard {
       flopsPerFace: inputs.flopsPerFace,
     },
     training: inputs.training,
+    ...(inputs.inference ? { inference: inputs.inference } : {}),
     evaluation: inputs.evaluation,
   };
 }
@@ -71,7 +73,12 @@ ${EMOTIONS.join(', ')}.
 
 ## Results on FER2013 ${e.usage} (n = ${e.n}; used for model selection, so slightly optimistic)
 
-- accuracy **${pct(e.accuracy)}**, macro-F1 **${pct(e.macroF1)}**
+- accuracy **${pct(e.accuracy)}**, macro-F1 **${pct(e.macroF1)}**${
+    card.inference?.mirrorAverage
+      ? `, scoring each face averaged with its mirror image, as the server runs it by default
+  (\`EMOTION_MIRROR_AVERAGE=off\` halves the classifier's cost; \`npm run evaluate -- --no-tta\` scores that)`
+      : ''
+  }
 - for scale: human agreement on FER2013 is about 65%; the best published single models about 73% on
   its test split; two popular open emotion models score about 57%.
 

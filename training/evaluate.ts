@@ -12,7 +12,8 @@ export interface EvaluateOptions {
   data: string;
   usage: FerUsage;
   model: string;
-  tta: boolean;
+  /** average each face with its mirror image; default: what the model card says */
+  tta?: boolean;
   limit?: number;
   backend: BackendChoice;
   skipBad: boolean;
@@ -28,7 +29,7 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
     const split = data.splits[options.usage];
     if (!split) throw new Error(`${options.data} has no ${options.usage} rows`);
     const n = Math.min(split.count, options.limit ?? split.count);
-    const probs = predictFaces(model, split.images, 0, n, card.input.normalisation, options.tta);
+    const probs = predictFaces(model, split.images, 0, n, card.input.normalisation, options.tta ?? card.inference?.mirrorAverage ?? false);
     return evaluatePredictions(options.usage, split.labels.subarray(0, n), argmaxRows(probs));
   } finally {
     model.dispose();
@@ -41,7 +42,8 @@ async function main(): Promise<void> {
     .option('--data <file>', 'FER2013 csv or csv.gz', DEFAULT_DATA)
     .addOption(new Option('--usage <usage>', 'which rows to score').choices(FER_USAGES).default('PublicTest'))
     .option('--model <dir>', 'model directory (model.json, weights, card.json)', path.join(REPO_ROOT, 'models/emotion'))
-    .option('--tta', 'average each face with its mirror image', false)
+    .option('--tta', 'average each face with its mirror image (default: as the model card says)')
+    .option('--no-tta', 'score single faces even if the model card asks for mirror averaging')
     .option('--limit <n>', 'score only the first n rows', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n <= 0) throw new Error('--limit must be a positive integer');

@@ -44,6 +44,8 @@ export interface TrainOptions {
   evalLimit?: number;
   template: string;
   float16: boolean;
+  /** score (and have the server run) each face averaged with its mirror image */
+  mirrorAverage: boolean;
   progress: boolean;
 }
 
@@ -243,7 +245,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const indices = calibrationIndices(trainSplit.count, options.seed);
         await Promise.all(replicas.map((r) => r.request({ type: 'recalibrate', indices, batch: 128 }, 'recalibrated')));
       }
-      const probs = await predictSplit(replicas, valSplit, false);
+      const probs = await predictSplit(replicas, valSplit, options.mirrorAverage);
       const evaluation = evaluatePredictions('PublicTest', valSplit.labels, argmaxRows(probs));
       const seconds = (Date.now() - epochStart) / 1000;
       meta.epochsDone = epoch + 1;
@@ -280,6 +282,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             wallSeconds: Math.round(meta.wallSeconds),
             weightsDtype: options.float16 ? 'float16' : 'float32',
           },
+          inference: { mirrorAverage: options.mirrorAverage },
           evaluation,
         });
         await writeCard(options.out, card);
@@ -359,6 +362,7 @@ export function trainCommand(): Command {
     .option('--eval-limit <n>', 'use only the first n PublicTest rows', positiveInt)
     .option('--template <file>', 'FER2013 alignment template (npm run template)', DEFAULT_TEMPLATE_FILE)
     .option('--no-float16', 'store float32 weights instead of float16')
+    .option('--no-mirror-average', 'score single faces, not each face averaged with its mirror (the card tells the server which)')
     .option('--no-progress', 'no progress bar');
 }
 

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { classifyCrops } from '../pipeline/classify.ts';
-import type { AlignmentTemplate, ModelCard } from './model-card.ts';
+import type { AlignmentTemplate, MirrorAverageSetting, ModelCard } from './model-card.ts';
 import { readModelCard } from './model-card.ts';
 import { loadLayersModelFromDir } from './model-io.ts';
 
@@ -11,17 +11,22 @@ import { loadLayersModelFromDir } from './model-io.ts';
  */
 export class EmotionModel {
   readonly card: ModelCard;
+  /** average each crop with its mirror image: the card's choice unless the server overrides it */
+  readonly mirrorAverage: boolean;
   readonly #model: tf.LayersModel;
 
-  private constructor(model: tf.LayersModel, card: ModelCard) {
+  private constructor(model: tf.LayersModel, card: ModelCard, mirrorAverage: boolean) {
     this.#model = model;
     this.card = card;
+    this.mirrorAverage = mirrorAverage;
   }
 
-  static async load(dir: string): Promise<EmotionModel> {
+  static async load(dir: string, options: { mirrorAverage?: MirrorAverageSetting } = {}): Promise<EmotionModel> {
     const card = await readModelCard(dir);
     const model = await loadLayersModelFromDir(dir);
-    const instance = new EmotionModel(model, card);
+    const setting = options.mirrorAverage ?? 'card';
+    const mirrorAverage = setting === 'card' ? (card.inference?.mirrorAverage ?? false) : setting === 'on';
+    const instance = new EmotionModel(model, card, mirrorAverage);
     try {
       instance.#checkShapes();
       // Warm-up: the first predict compiles kernels; do it before serving.
@@ -46,7 +51,7 @@ export class EmotionModel {
   }
 
   classify(crops: Float32Array, count: number): Float32Array {
-    return classifyCrops(this.#model, crops, count, this.inputSize, this.card.input.normalisation);
+    return classifyCrops(this.#model, crops, count, this.inputSize, this.card.input.normalisation, this.mirrorAverage);
   }
 
   dispose(): void {

@@ -33,6 +33,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
       backend: config.backend,
       faceModelDir: config.faceModelDir,
       modelDir: config.modelDir,
+      mirrorAverage: config.mirrorAverage,
       minFaceSize: config.minFaceSize,
       warmupDetectors: uniqueDetectors,
       limits: config.limits,

@@ -76,9 +76,16 @@ export const modelCardSchema = z.object({
     wallSeconds: z.number(),
     weightsDtype: z.string(),
   }),
+  /** How the server must run the model; `evaluation` was measured the same way. Older cards lack it. */
+  inference: z.object({ mirrorAverage: z.boolean() }).optional(),
   evaluation: evaluationSchema,
 });
 export type ModelCard = z.infer<typeof modelCardSchema>;
+
+/** `card`: do what the model card says (how its accuracy was measured); `on`/`off` override it. */
+export const MIRROR_AVERAGE_SETTINGS = ['card', 'on', 'off'] as const;
+export type MirrorAverageSetting = (typeof MIRROR_AVERAGE_SETTINGS)[number];
+
 
 export async function readModelCard(modelDir: string): Promise<ModelCard> {
   const file = path.join(modelDir, 'card.json');

@@ -1,6 +1,7 @@
 import type { DetectorSpec } from '../config.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { BackendChoice } from './backend.ts';
+import type { MirrorAverageSetting } from './model-card.ts';
 import type { Box, Point } from '../pipeline/types.ts';
 
 /** Messages between the main thread and an inference worker (structured clone + transfer). */
@@ -9,6 +10,7 @@ export interface WorkerInit {
   backend: BackendChoice;
   faceModelDir: string;
   modelDir: string;
+  mirrorAverage: MirrorAverageSetting;
   minFaceSize: number;
   /** every detector setting in use, each run once before the worker says ready */
   warmupDetectors: DetectorSpec[];

@@ -82,7 +82,7 @@ async function prepare(input: FrameInput, detector: DetectorSpec): Promise<Prepa
 
 /** Loads the new model next to the old one and swaps only when it loaded and warmed up. */
 async function reload(modelDir: string): Promise<{ modelVersion: string }> {
-  const next = await EmotionModel.load(modelDir);
+  const next = await EmotionModel.load(modelDir, { mirrorAverage: init.mirrorAverage });
   const previous = model;
   model = next;
   // classify() is synchronous, so no batch is running on the old model at this point.
@@ -141,7 +141,7 @@ async function start(): Promise<void> {
   try {
     const backend = await initBackend(init.backend);
     await loadFaceNets(init.faceModelDir);
-    model = await EmotionModel.load(init.modelDir);
+    model = await EmotionModel.load(init.modelDir, { mirrorAverage: init.mirrorAverage });
     await warmUp();
     port.on('message', (request: WorkerRequest) => void handle(request));
     post({ type: 'ready', backend, modelVersion: model.version });
