@@ -53,6 +53,8 @@ export function buildVgg16(options: VggOptions): tf.LayersModel {
         x = tf.layers.activation({ name: `${name}_relu`, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
       }
     }
+    // Pooling stays after the ReLU: tfjs-backend-wasm 4.22's MaxPoolGrad returns no gradient for a
+    // window whose maximum is negative (checked against the cpu backend), which ReLU outputs never are.
     x = tf.layers.maxPooling2d({ name: `block${b + 1}_pool`, poolSize: 2, strides: 2 }).apply(x) as tf.SymbolicTensor;
   });
   x = tf.layers.flatten({ name: 'flatten' }).apply(x) as tf.SymbolicTensor;
