@@ -5,7 +5,6 @@ import { augmentInto, createRng } from './augment.ts';
 import { FER_PIXELS, FER_SIDE } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
-import { registerLeadingAxisReductions } from './kernels/leading-axis-reductions.ts';
 import { loadBackboneWeights } from './model/backbone-weights.ts';
 import { quantizeArtifactsToFloat16 } from './model/float16.ts';
 import { facesToTensor, predictFaces } from './predict.ts';
@@ -123,10 +122,7 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       // tfjs draws dropout masks from Math.random: seed it so a run is reproducible from --seed.
       Math.random = createRng(message.seed * 101 + message.workerIndex + 1);
       const backend = await initBackend(message.backend);
-      if (backend === 'wasm') {
-        registerConvGradientKernels('wasm');
-        registerLeadingAxisReductions('wasm');
-      }
+      if (backend === 'wasm') registerConvGradientKernels('wasm');
       registerBatchNormGradient();
       model = buildVgg16({ width: message.width, batchNorm: message.batchNorm, seed: message.seed });
       if (message.backboneWeights) await loadBackboneWeights(model, message.backboneWeights);
