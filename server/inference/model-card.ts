@@ -86,7 +86,6 @@ export type ModelCard = z.infer<typeof modelCardSchema>;
 export const MIRROR_AVERAGE_SETTINGS = ['card', 'on', 'off'] as const;
 export type MirrorAverageSetting = (typeof MIRROR_AVERAGE_SETTINGS)[number];
 
-
 export async function readModelCard(modelDir: string): Promise<ModelCard> {
   const file = path.join(modelDir, 'card.json');
   const parsed = modelCardSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
