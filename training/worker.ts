@@ -58,8 +58,9 @@ function computeGradients(indices: Int32Array, augmentSeed: number): WorkerMessa
     const gradArrays = vars.map((v) => grads[v.name]!.dataSync() as Float32Array);
     return { loss: value.dataSync()[0]!, correct, gradArrays };
   });
-  // dataSync arrays are views the backend may reuse: copy before transferring
-  const copies = result.gradArrays.map((g) => Float32Array.from(g));
+  // dataSync arrays are views the backend may reuse: copy before transferring. slice() is a memcpy;
+  // Float32Array.from walks the iterator and cost ~250 ms of a ~1 s step for 1 M gradients.
+  const copies = result.gradArrays.map((g) => g.slice());
   return { type: 'grad', grads: copies, loss: result.loss, correct: result.correct, n: indices.length };
 }
 
@@ -82,7 +83,7 @@ interface AdamaxSlots {
 }
 
 function snapshot(name: string, t: tf.Tensor): TrainState['weights'][number] {
-  return { name, shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) };
+  return { name, shape: [...t.shape], data: (t.dataSync() as Float32Array).slice() };
 }
 
 function getState(): TrainState {
