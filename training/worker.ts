@@ -39,9 +39,25 @@ function toInput(images: Uint8Array, indices: ArrayLike<number>, augmentSeed: nu
   return tf.tensor4d(data, [n, FER_SIDE, FER_SIDE, 1]);
 }
 
+/**
+ * The step's tensors stay allocated until its averaged gradients are applied: measured on wasm, a
+ * forward/backward pass after an apply that ran once the previous step's tensors were freed took
+ * 1,064 ms instead of 763 ms (batch 32, width 0.25), with nothing else different.
+ */
+let stepScopeOpen = false;
+
+function closeStepScope(): void {
+  if (!stepScopeOpen) return;
+  tf.engine().endScope();
+  stepScopeOpen = false;
+}
+
 function computeGradients(indices: Int32Array, augmentSeed: number): WorkerMessage {
   const labels = Array.from(indices, (i) => init.labels[i]!);
-  const result = tf.tidy(() => {
+  closeStepScope();
+  tf.engine().startScope();
+  stepScopeOpen = true;
+  const result = (() => {
     const x = toInput(init.images, indices, augmentSeed);
     const labelTensor = tf.tensor1d(labels, 'int32');
     const smoothing = init.labelSmoothing;
@@ -57,7 +73,7 @@ function computeGradients(indices: Int32Array, augmentSeed: number): WorkerMessa
     }, vars);
     const gradArrays = vars.map((v) => grads[v.name]!.dataSync() as Float32Array);
     return { loss: value.dataSync()[0]!, correct, gradArrays };
-  });
+  })();
   // dataSync arrays are views the backend may reuse: copy before transferring. slice() is a memcpy;
   // Float32Array.from walks the iterator and cost ~250 ms of a ~1 s step for 1 M gradients.
   const copies = result.gradArrays.map((g) => g.slice());
@@ -73,6 +89,7 @@ function applyGradients(grads: Float32Array[], learningRate: number): void {
     });
     optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
   });
+  closeStepScope();
 }
 
 /** Adamax's slots, which tfjs keeps private and cannot export (getWeights() is unimplemented for it). */
