@@ -109,7 +109,8 @@ ${tradeoff}
 - Data: ${t.dataset} (sha256 ${t.datasetSha256.slice(0, 16)}...), the Training rows only; PublicTest for
   model selection (best of ${t.epochs} epochs: epoch ${t.bestEpoch}).
 - ${t.optimizer}, batch ${t.batchSize}, seed ${t.seed}, ${t.workers} data-parallel worker thread(s) on the
-  tfjs \`${t.backend}\` backend, ${(t.wallSeconds / 60).toFixed(0)} minutes wall time on a 2-core machine.
+  tfjs \`${t.backend}\` backend, ${(t.wallSeconds / 60).toFixed(0)} minutes wall time up to the end of epoch ${t.bestEpoch} on a 2-core machine
+  (the run goes on to its last epoch; the card keeps the best).
 - Augmentation: ${t.augmentation ?? 'random horizontal flips, rotations (+-10 degrees), shifts (+-10%), zoom (+-10%)'};
   a class-weighted loss for the rare classes (disgust has 436 training faces of 28,709).
 

@@ -340,7 +340,7 @@ export function trainCommand(): Command {
     .option('--data <file>', 'FER2013 csv or csv.gz (emotion,pixels,Usage)', DEFAULT_DATA)
     .option('--out <dir>', 'where the best model, card.json and README.md go', path.join(REPO_ROOT, 'models/emotion'))
     .option('--width <multiplier>', 'VGG16 width multiplier (1 = 64..512 filters)', positiveNumber, 0.25)
-    .option('--epochs <n>', 'epochs', positiveInt, 12)
+    .option('--epochs <n>', 'epochs', positiveInt, 16)
     .option('--batch <n>', 'global batch size (split across workers)', positiveInt, 64)
     .option('--lr <rate>', 'peak Adamax learning rate', positiveNumber, 0.002)
     .option('--warmup-steps <n>', 'linear warm-up steps', positiveInt, 100)
