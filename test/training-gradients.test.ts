@@ -91,3 +91,82 @@ test('the broadcast FusedBatchNorm gradient equals tfjs-core one', async () => {
   before.forEach((g, i) => assert.ok(maxAbsDiff(g, after[i]!) < 1e-4, `gradient ${i} differs by ${maxAbsDiff(g, after[i]!)}`));
   tf.dispose([x, scale, offset, r]);
 });
+
+test('the fused training batch norm matches moments + batchNorm: output, gradients, statistics, no leaks', async () => {
+  await initBackend('wasm');
+  const { batchNormTraining } = await import('../training/kernels/batchnorm-training.ts');
+  const x = tf.randomNormal([3, 5, 4, 6], 2, 3, 'float32', 11);
+  const scale = tf.randomUniform([6], 0.5, 1.5, 'float32', 12) as tf.Tensor1D;
+  const offset = tf.randomNormal([6], 0, 1, 'float32', 13) as tf.Tensor1D;
+  const r = tf.randomUniform([3, 5, 4, 6], -1, 1, 'float32', 14);
+  const reference = (xi: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xi, [0, 1, 2]);
+    return tf.batchNorm(xi, mean, variance, o, s, 1e-3);
+  };
+  const fused = (xi: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => batchNormTraining(xi, s as tf.Tensor1D, o as tf.Tensor1D, 1e-3).y;
+  const run = (f: typeof reference) =>
+    tf.tidy(() => {
+      const y = f(x, scale, offset).dataSync() as Float32Array;
+      const grads = tf.grads(((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a, b, c), r))) as (...t: tf.Tensor[]) => tf.Tensor)([x, scale, offset]);
+      return { y, grads: grads.map((g) => g.dataSync() as Float32Array) };
+    });
+  const want = run(reference);
+  const before = tf.memory().numTensors;
+  const got = run(fused);
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+  assert.ok(maxAbsDiff(want.y, got.y) < 1e-4, `output differs by ${maxAbsDiff(want.y, got.y)}`);
+  want.grads.forEach((g, i) => assert.ok(maxAbsDiff(g, got.grads[i]!) < 1e-4, `gradient ${i} differs by ${maxAbsDiff(g, got.grads[i]!)}`));
+  // The gradient is not the plain dy * gamma * rstd: the mean and variance terms matter here.
+  assert.ok(maxAbsDiff(got.grads[0]!, tf.tidy(() => tf.mul(r, tf.mul(scale, tf.rsqrt(tf.add(tf.moments(x, [0, 1, 2]).variance, 1e-3)))).dataSync() as Float32Array)) > 1e-2);
+  const stats = tf.tidy(() => {
+    const { mean, variance } = batchNormTraining(x, scale, offset, 1e-3);
+    const m = tf.moments(x, [0, 1, 2]);
+    return [maxAbsDiff(mean.dataSync() as Float32Array, m.mean.dataSync() as Float32Array), maxAbsDiff(variance.dataSync() as Float32Array, m.variance.dataSync() as Float32Array)];
+  });
+  assert.ok(stats[0]! < 1e-5 && stats[1]! < 1e-4, `statistics differ by ${stats}`);
+  tf.dispose([x, scale, offset, r]);
+});
+
+test('a model switched to the fused batch norm trains and serves like the stock layers', async () => {
+  await initBackend('wasm');
+  registerConvGradientKernels('wasm');
+  const { useFusedBatchNormTraining } = await import('../training/kernels/batchnorm-training.ts');
+  const build = () => {
+    const input = tf.input({ shape: [8, 8, 2] });
+    let h = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 21 }) }).apply(input) as tf.SymbolicTensor;
+    h = tf.layers.batchNormalization({ momentum: 0.9 }).apply(h) as tf.SymbolicTensor;
+    h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 22 }) }).apply(h) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: out });
+  };
+  const stock = build();
+  const fused = build();
+  assert.equal(useFusedBatchNormTraining(fused), 1);
+  const x = tf.randomNormal([5, 8, 8, 2], 0, 1, 'float32', 23);
+  const r = tf.randomUniform([5, 3], -1, 1, 'float32', 24);
+  const step = (m: tf.LayersModel) =>
+    tf.tidy(() => {
+      const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(m.apply(x, { training: true }) as tf.Tensor, r)) as tf.Scalar, vars);
+      return vars.map((v) => grads[v.name]!.dataSync() as Float32Array);
+    });
+  const want = step(stock);
+  const got = step(fused);
+  want.forEach((g, i) => assert.ok(maxAbsDiff(g, got[i]!) < 1e-4, `weight ${i}: gradient differs by ${maxAbsDiff(g, got[i]!)}`));
+  // Moving statistics got the same update; inference (which uses them) gives the same output.
+  const moving = (m: tf.LayersModel) => m.weights.filter((w) => w.name.includes('moving')).map((w) => w.read().dataSync() as Float32Array);
+  moving(stock).forEach((v, i) => assert.ok(maxAbsDiff(v, moving(fused)[i]!) < 1e-5, `moving statistic ${i}`));
+  const infer = (m: tf.LayersModel) => tf.tidy(() => (m.predict(x) as tf.Tensor).dataSync() as Float32Array);
+  assert.ok(maxAbsDiff(infer(stock), infer(fused)) < 1e-4);
+  // It still serialises as the stock layer, so the saved model loads anywhere.
+  const bnConfig = (m: tf.LayersModel) => {
+    const layer = m.layers[2]!;
+    const { name: _name, ...config } = layer.getConfig();
+    return { className: layer.getClassName(), config };
+  };
+  assert.deepEqual(bnConfig(fused), bnConfig(stock));
+  assert.equal(bnConfig(fused).className, 'BatchNormalization');
+  tf.dispose([x, r]);
+  stock.dispose();
+  fused.dispose();
+});

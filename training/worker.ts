@@ -4,6 +4,7 @@ import { directoryIO } from '../server/inference/model-io.ts';
 import { augmentInto, createRng } from './augment.ts';
 import { FER_PIXELS, FER_SIDE } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
+import { useFusedBatchNormTraining } from './kernels/batchnorm-training.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
 import { loadBackboneWeights } from './model/backbone-weights.ts';
 import { quantizeArtifactsToFloat16 } from './model/float16.ts';
@@ -143,6 +144,8 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       registerBatchNormGradient();
       model = buildVgg16({ width: message.width, batchNorm: message.batchNorm, seed: message.seed });
       if (message.backboneWeights) await loadBackboneWeights(model, message.backboneWeights);
+      // Its loops read tensors back to the CPU: a win on wasm and cpu, a stall on a GPU.
+      if (backend === 'wasm' || backend === 'cpu') useFusedBatchNormTraining(model);
       optimizer = tf.train.adamax(message.learningRate) as tf.AdamaxOptimizer;
       classWeights = tf.tensor1d(message.classWeights);
       post({ type: 'ready', backend, parameters: model.countParams(), checksum: checksum() });
