@@ -92,8 +92,8 @@ test('the broadcast FusedBatchNorm gradient equals tfjs-core one', async () => {
   tf.dispose([x, scale, offset, r]);
 });
 
-test('the fused training batch norm matches moments + batchNorm: output, gradients, statistics, no leaks', async () => {
-  await initBackend('wasm');
+for (const backend of ['cpu', 'wasm'] as const) test(`the fused training batch norm matches moments + batchNorm on ${backend}: output, gradients, statistics, no leaks`, async () => {
+  await initBackend(backend);
   const { batchNormTraining } = await import('../training/kernels/batchnorm-training.ts');
   const x = tf.randomNormal([3, 5, 4, 6], 2, 3, 'float32', 11);
   const scale = tf.randomUniform([6], 0.5, 1.5, 'float32', 12) as tf.Tensor1D;

@@ -18,16 +18,67 @@ export interface BatchNormTrainingResult {
   variance: tf.Tensor1D;
 }
 
+/** The two calls of tfjs-backend-wasm used to read and write tensors in place on its heap. */
+interface WasmHeapBackend {
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * Float32 storage for the op's inputs and outputs. On wasm these are views of the backend's own
+ * heap, so a training step allocates and copies nothing in JS: per-step copies of every
+ * activation (megabytes a layer) kept V8's garbage collector busy for ~15% of the CPU. Views are
+ * taken only after every output is allocated, since an allocation can grow (and detach) the heap.
+ * Other backends get plain copies.
+ */
+class Storage {
+  readonly #heap: WasmHeapBackend | undefined;
+  readonly #outputs: tf.TensorInfo[] = [];
+  readonly #copies: Float32Array[] = [];
+
+  constructor() {
+    const backend = tf.backend() as unknown as Partial<WasmHeapBackend>;
+    this.#heap = tf.getBackend() === 'wasm' && backend.makeOutput && backend.typedArrayFromHeap ? (backend as WasmHeapBackend) : undefined;
+  }
+
+  /** Reserves an output; `view` gives its values once all outputs are reserved. */
+  allocate(shape: number[]): number {
+    if (this.#heap) this.#outputs.push(this.#heap.makeOutput(shape, 'float32'));
+    else this.#outputs.push({ shape, dtype: 'float32' } as tf.TensorInfo);
+    this.#copies.push(new Float32Array(this.#heap ? 0 : shape.reduce((a, b) => a * b, 1)));
+    return this.#outputs.length - 1;
+  }
+
+  read(t: tf.Tensor): Float32Array {
+    return this.#heap ? this.#heap.typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
+  }
+
+  view(output: number): Float32Array {
+    return this.#heap ? this.#heap.typedArrayFromHeap(this.#outputs[output]!) : this.#copies[output]!;
+  }
+
+  tensor(output: number): tf.Tensor {
+    const info = this.#outputs[output]!;
+    return this.#heap ? tf.engine().makeTensorFromTensorInfo(info) : tf.tensor(this.#copies[output]!, info.shape);
+  }
+}
+
 export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): BatchNormTrainingResult {
   const channels = x.shape[x.rank - 1]!;
   if (gamma.size !== channels || beta.size !== channels) throw new Error(`batchNormTraining: ${channels} channels, gamma ${gamma.size}, beta ${beta.size}`);
   let batchMean = new Float32Array(0);
   let batchVariance = new Float32Array(0);
 
-  const op = tf.customGrad(((xIn: tf.Tensor, gammaIn: tf.Tensor1D, betaIn: tf.Tensor1D) => {
-    const xs = xIn.dataSync() as Float32Array;
-    const g = gammaIn.dataSync() as Float32Array;
-    const b = betaIn.dataSync() as Float32Array;
+  const op = tf.customGrad(((xIn: tf.Tensor, gammaIn: tf.Tensor1D, betaIn: tf.Tensor1D, save: (tensors: tf.Tensor[]) => void) => {
+    const g = Float64Array.from(gammaIn.dataSync());
+    const b = Float64Array.from(betaIn.dataSync());
+    const storage = new Storage();
+    const yOut = storage.allocate(xIn.shape);
+    // xhat is kept for the backward pass instead of x: no recomputation there.
+    const xhatOut = storage.allocate(xIn.shape);
+    const xs = storage.read(xIn);
+    const ys = storage.view(yOut);
+    const xhat = storage.view(xhatOut);
     const rows = xs.length / channels;
     const sum = new Float64Array(channels);
     for (let i = 0; i < xs.length; i += channels) for (let c = 0; c < channels; c++) sum[c]! += xs[i + c]!;
@@ -47,9 +98,6 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
       batchVariance[c] = squares[c]! / rows;
       rstd[c] = 1 / Math.sqrt(squares[c]! / rows + epsilon);
     }
-    // xhat is kept for the backward pass instead of x: one array, no recomputation.
-    const xhat = new Float32Array(xs.length);
-    const ys = new Float32Array(xs.length);
     for (let i = 0; i < xs.length; i += channels) {
       for (let c = 0; c < channels; c++) {
         const h = (xs[i + c]! - mean[c]!) * rstd[c]!;
@@ -57,16 +105,22 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
         ys[i + c] = h * g[c]! + b[c]!;
       }
     }
+    const xhatTensor = storage.tensor(xhatOut);
+    save([xhatTensor]);
 
-    const gradFunc = (dy: tf.Tensor): tf.Tensor[] => {
-      const dys = dy.dataSync() as Float32Array;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+      const back = new Storage();
+      const dxOut = back.allocate(xIn.shape);
+      const dys = back.read(dy);
+      const xh = back.read(saved[0]!);
+      const dxs = back.view(dxOut);
       const sumDy = new Float64Array(channels);
       const sumDyXhat = new Float64Array(channels);
-      for (let i = 0; i < xs.length; i += channels) {
+      for (let i = 0; i < xh.length; i += channels) {
         for (let c = 0; c < channels; c++) {
           const d = dys[i + c]!;
           sumDy[c]! += d;
-          sumDyXhat[c]! += d * xhat[i + c]!;
+          sumDyXhat[c]! += d * xh[i + c]!;
         }
       }
       const meanDy = new Float64Array(channels);
@@ -77,13 +131,12 @@ export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Ten
         meanDyXhat[c] = sumDyXhat[c]! / rows;
         scale[c] = g[c]! * rstd[c]!;
       }
-      const dxs = new Float32Array(xs.length);
-      for (let i = 0; i < xs.length; i += channels) {
-        for (let c = 0; c < channels; c++) dxs[i + c] = scale[c]! * (dys[i + c]! - meanDy[c]! - xhat[i + c]! * meanDyXhat[c]!);
+      for (let i = 0; i < xh.length; i += channels) {
+        for (let c = 0; c < channels; c++) dxs[i + c] = scale[c]! * (dys[i + c]! - meanDy[c]! - xh[i + c]! * meanDyXhat[c]!);
       }
-      return [tf.tensor(dxs, xIn.shape), tf.tensor1d(Float32Array.from(sumDyXhat)), tf.tensor1d(Float32Array.from(sumDy))];
+      return [back.tensor(dxOut), tf.tensor1d(Float32Array.from(sumDyXhat)), tf.tensor1d(Float32Array.from(sumDy))];
     };
-    return { value: tf.tensor(ys, xIn.shape), gradFunc };
+    return { value: storage.tensor(yOut), gradFunc };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
 
   const y = op(x, gamma, beta);
