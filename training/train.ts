@@ -342,7 +342,7 @@ export function trainCommand(): Command {
     .option('--width <multiplier>', 'VGG16 width multiplier (1 = 64..512 filters)', positiveNumber, 0.25)
     .option('--epochs <n>', 'epochs', positiveInt, 16)
     .option('--batch <n>', 'global batch size (split across workers)', positiveInt, 64)
-    .option('--lr <rate>', 'peak Adamax learning rate', positiveNumber, 0.002)
+    .option('--lr <rate>', 'peak Adamax learning rate', positiveNumber, 0.003)
     .option('--warmup-steps <n>', 'linear warm-up steps', positiveInt, 100)
     .option('--seed <n>', 'seed for initialisation, shuffling and augmentation', positiveInt, 42)
     .option('--workers <n>', 'data-parallel worker threads', positiveInt, Math.min(2, Math.max(1, os.availableParallelism())))

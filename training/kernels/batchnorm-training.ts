@@ -26,8 +26,9 @@ interface WasmHeapBackend {
 
 /**
  * Float32 storage for the op's inputs and outputs. On wasm these are views of the backend's own
- * heap, so a training step allocates and copies nothing in JS: per-step copies of every
- * activation (megabytes a layer) kept V8's garbage collector busy for ~15% of the CPU. Views are
+ * heap, so a training step allocates and copies nothing in JS. With per-step copies of every
+ * activation (megabytes a layer) V8's GC threads took ~12% of the CPU and the step was only 6%
+ * faster than tfjs-layers' batch norm; in place it is 13% faster (2-worker runs). Views are
  * taken only after every output is allocated, since an allocation can grow (and detach) the heap.
  * Other backends get plain copies.
  */
