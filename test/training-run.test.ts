@@ -52,6 +52,8 @@ function options(extra: Partial<TrainOptions>): TrainOptions {
     rotate: 10,
     shift: 0.1,
     zoom: 0.1,
+    lowResEpochs: 0,
+    lowResSide: 32,
     checkpointDir: path.join(dir, 'checkpoints'),
     resume: false,
     skipBad: false,
@@ -109,6 +111,21 @@ test('trains on a tiny csv with 2 workers, writes the model, card and README, an
   assert.ok(last.trainAccuracy >= 0.9, `the toy task should be learnt, got train accuracy ${last.trainAccuracy}`);
   assert.ok(last.loss < resumed.history[0]!.loss, 'the loss falls');
   await assert.rejects(train(options({ epochs: 6, resume: true, width: 0.125 })), /checkpoint has width=0.0625/);
+});
+
+test('--low-res-epochs trains the first epochs on downscaled faces, then at 48x48', async () => {
+  const lowDir = path.join(dir, 'low-res');
+  const result = await train(options({ epochs: 4, lowResEpochs: 2, lowResSide: 32, out: path.join(lowDir, 'model'), checkpointDir: path.join(lowDir, 'checkpoints') }));
+  assert.deepEqual(
+    result.history.map((h) => h.epoch),
+    [1, 2, 3, 4],
+  );
+  // The same weights serve both sizes (the base ends at 1x1 either way) and the toy is learnt.
+  assert.ok(result.history.at(-1)!.trainAccuracy >= 0.9, `train accuracy ${result.history.at(-1)!.trainAccuracy}`);
+  const card = await readModelCard(path.join(lowDir, 'model'));
+  assert.match(card.training.augmentation ?? '', /epochs 1-2 on faces downscaled to 32x32/);
+  assert.equal(card.alignment.size, 48, 'the served model still takes 48x48 faces');
+  await assert.rejects(train(options({ epochs: 2, lowResEpochs: 2, out: path.join(lowDir, 'x'), checkpointDir: path.join(lowDir, 'y') })), /--low-res-epochs \(2\) must be less than --epochs \(2\)/);
 });
 
 test('evaluate --json prints exactly one JSON object on one line', async () => {

@@ -29,22 +29,25 @@ export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, rotateDeg: 5, shift
 /**
  * One random flip/rotate/shift/zoom of a 48x48 grey face into `out` (float, 0..255 scale), by inverse
  * mapping with bilinear sampling and edge replication, as Keras' ImageDataGenerator does.
+ * `outSide` < 48 renders the same (augmented) face downscaled to outSide x outSide, for the cheaper
+ * low-resolution epochs; the random draws do not depend on it.
  */
-export function augmentInto(src: Uint8Array, srcOffset: number, out: Float32Array, outOffset: number, rng: () => number, o: AugmentOptions): void {
+export function augmentInto(src: Uint8Array, srcOffset: number, out: Float32Array, outOffset: number, rng: () => number, o: AugmentOptions, outSide: number = FER_SIDE): void {
   const n = FER_SIDE;
   const c = (n - 1) / 2;
+  const outCentre = (outSide - 1) / 2;
   const angle = ((rng() * 2 - 1) * o.rotateDeg * Math.PI) / 180;
   const scale = 1 + (rng() * 2 - 1) * o.zoom;
-  const tx = (rng() * 2 - 1) * o.shift * n;
-  const ty = (rng() * 2 - 1) * o.shift * n;
+  const tx = (rng() * 2 - 1) * o.shift * outSide;
+  const ty = (rng() * 2 - 1) * o.shift * outSide;
   const flip = o.flip && rng() < 0.5 ? -1 : 1;
-  // inverse transform: output pixel -> source pixel
-  const cos = Math.cos(angle) / scale;
-  const sin = Math.sin(angle) / scale;
-  for (let y = 0; y < n; y++) {
-    for (let x = 0; x < n; x++) {
-      const dx = (x - c - tx) * flip;
-      const dy = y - c - ty;
+  // inverse transform: output pixel -> source pixel (one output pixel spans n/outSide source pixels)
+  const cos = (Math.cos(angle) / scale) * (n / outSide);
+  const sin = (Math.sin(angle) / scale) * (n / outSide);
+  for (let y = 0; y < outSide; y++) {
+    for (let x = 0; x < outSide; x++) {
+      const dx = (x - outCentre - tx) * flip;
+      const dy = y - outCentre - ty;
       let sx = cos * dx + sin * dy + c;
       let sy = -sin * dx + cos * dy + c;
       sx = sx < 0 ? 0 : sx > n - 1 ? n - 1 : sx;
@@ -59,7 +62,7 @@ export function augmentInto(src: Uint8Array, srcOffset: number, out: Float32Arra
       const row1 = srcOffset + y1 * n;
       const top = src[row0 + x0]! * (1 - fx) + src[row0 + x1]! * fx;
       const bottom = src[row1 + x0]! * (1 - fx) + src[row1 + x1]! * fx;
-      out[outOffset + y * n + x] = top * (1 - fy) + bottom * fy;
+      out[outOffset + y * outSide + x] = top * (1 - fy) + bottom * fy;
     }
   }
 }

@@ -7,7 +7,7 @@ import { BACKEND_CHOICES, type BackendChoice } from '../server/inference/backend
 import { DEFAULT_AUGMENT, createRng, shuffledIndices } from './augment.ts';
 import { buildCard, DEFAULT_TEMPLATE_FILE, readAlignmentTemplate, renderModelReadme, writeCard } from './card.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
-import { classCounts, FER_PIXELS, readFer2013, type FerSplit } from './data/fer2013.ts';
+import { classCounts, FER_PIXELS, FER_SIDE, readFer2013, type FerSplit } from './data/fer2013.ts';
 import { argmaxRows, evaluatePredictions, formatEvaluation } from './evaluation.ts';
 import { flopsPerFace } from './model/vgg.ts';
 import { DEFAULT_DATA, isMainModule, REPO_ROOT } from './paths.ts';
@@ -36,6 +36,9 @@ export interface TrainOptions {
   rotate: number;
   shift: number;
   zoom: number;
+  /** the first lowResEpochs epochs train on faces downscaled to lowResSide (cheaper convolutions) */
+  lowResEpochs: number;
+  lowResSide: number;
   backboneWeights?: string;
   checkpointDir: string;
   resume: boolean;
@@ -110,6 +113,7 @@ function averageGradients(parts: { grads: Float32Array[]; n: number }[]): Float3
 
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
+  if (options.lowResEpochs >= options.epochs) throw new Error(`--low-res-epochs (${options.lowResEpochs}) must be less than --epochs (${options.epochs}): the last epochs train at ${FER_SIDE}x${FER_SIDE}`);
   const template = await readAlignmentTemplate(options.template);
   log(`reading ${options.data}`);
   const data = await readFer2013(options.data, { usages: ['Training', 'PublicTest'], skipBad: options.skipBad, shared: true });
@@ -159,7 +163,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const totalSteps = stepsPerEpoch * options.epochs;
     let meta: CheckpointMeta = {
       version: 1,
-      options: { width: options.width, batchNorm: options.batchNorm, batch: options.batch, seed: options.seed, epochs: options.epochs, lr: options.lr },
+      options: { width: options.width, batchNorm: options.batchNorm, batch: options.batch, seed: options.seed, epochs: options.epochs, lr: options.lr, lowResEpochs: options.lowResEpochs, lowResSide: options.lowResSide },
       epochsDone: 0,
       globalStep: 0,
       bestAccuracy: -1,
@@ -183,6 +187,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     await mkdir(options.out, { recursive: true });
     for (let epoch = meta.epochsDone; epoch < options.epochs; epoch++) {
       const epochStart = Date.now();
+      const side = epoch < options.lowResEpochs ? options.lowResSide : FER_SIDE;
       const order = shuffledIndices(trainSplit.count, createRng(options.seed * 7919 + epoch));
       const bar = new cliProgress.SingleBar(
         {
@@ -207,7 +212,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const parts = await Promise.all(
           replicas.map((r, w) =>
             r.request(
-              { type: 'grad', indices: batch.slice(w * share, (w + 1) * share), augmentSeed: (options.seed * 1_000_003 + meta.globalStep * 31 + w) >>> 0 },
+              { type: 'grad', indices: batch.slice(w * share, (w + 1) * share), augmentSeed: (options.seed * 1_000_003 + meta.globalStep * 31 + w) >>> 0, side },
               'grad',
             ),
           ),
@@ -252,7 +257,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       meta.wallSeconds = wallBefore + (Date.now() - started) / 1000;
       meta.history.push({ epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, accuracy: evaluation.accuracy, macroF1: evaluation.macroF1, seconds });
       log(
-        `epoch ${epoch + 1}/${options.epochs}: loss ${(lossSum / seen).toFixed(4)}, train acc ${((100 * correct) / seen).toFixed(1)}%, ` +
+        `epoch ${epoch + 1}/${options.epochs}${side === FER_SIDE ? '' : ` (${side}x${side} faces)`}: loss ${(lossSum / seen).toFixed(4)}, train acc ${((100 * correct) / seen).toFixed(1)}%, ` +
           `PublicTest acc ${(100 * evaluation.accuracy).toFixed(2)}%, macro-F1 ${(100 * evaluation.macroF1).toFixed(2)}%, ${seconds.toFixed(0)} s ` +
           `(${(seen / ((gradMs + applyMs) / 1000)).toFixed(1)} img/s; per step: gradients ${(gradMs / stepsPerEpoch).toFixed(0)} ms, averaging + update ${(applyMs / stepsPerEpoch).toFixed(0)} ms)`,
       );
@@ -299,9 +304,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
-function describeAugmentation(o: Pick<TrainOptions, 'augment' | 'rotate' | 'shift' | 'zoom'>): string {
-  if (!o.augment) return 'none';
-  return `random horizontal flips, rotations (+-${o.rotate} degrees), shifts (+-${100 * o.shift}%), zoom (+-${100 * o.zoom}%)`;
+function describeAugmentation(o: Pick<TrainOptions, 'augment' | 'rotate' | 'shift' | 'zoom' | 'lowResEpochs' | 'lowResSide'>): string {
+  const lowRes = o.lowResEpochs > 0 ? `; epochs 1-${o.lowResEpochs} on faces downscaled to ${o.lowResSide}x${o.lowResSide}` : '';
+  if (!o.augment) return `none${lowRes}`;
+  return `random horizontal flips, rotations (+-${o.rotate} degrees), shifts (+-${100 * o.shift}%), zoom (+-${100 * o.zoom}%)${lowRes}`;
 }
 
 /** The width/speed trade-off is measured separately (training/TRADEOFF.md) and copied into the model README. */
@@ -325,6 +331,19 @@ function positiveNumber(value: string): number {
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer >= 0');
+  return n;
+}
+
+/** Five 2x2 poolings must still end at 1x1, as at 48, so the dense head sees the same features. */
+function lowResSide(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 32 || n > FER_SIDE) throw new InvalidArgumentError(`must be an integer from 32 to ${FER_SIDE}`);
   return n;
 }
 
@@ -354,6 +373,8 @@ export function trainCommand(): Command {
     .option('--rotate <degrees>', 'augmentation: max random rotation', nonNegative, DEFAULT_AUGMENT.rotateDeg)
     .option('--shift <fraction>', 'augmentation: max random shift, as a fraction of the side', nonNegative, DEFAULT_AUGMENT.shift)
     .option('--zoom <fraction>', 'augmentation: max random zoom, 1 +- this', nonNegative, DEFAULT_AUGMENT.zoom)
+    .option('--low-res-epochs <n>', 'train the first n epochs on faces downscaled to --low-res pixels (cheaper), then at 48', nonNegativeInt, 0)
+    .option('--low-res <side>', 'side of the low-resolution faces (32-47: the VGG base still ends at 1x1)', lowResSide, 32)
     .option('--backbone-weights <file>', 'initialise the conv base from a Keras VGG16 notop .h5 (ImageNet)')
     .option('--checkpoint-dir <dir>', 'per-epoch checkpoints for --resume', path.join(REPO_ROOT, '.train-checkpoints'))
     .option('--resume', 'continue from the checkpoint in --checkpoint-dir', false)

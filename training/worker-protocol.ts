@@ -20,7 +20,8 @@ export interface WorkerInit {
 
 export type CoordinatorMessage =
   | WorkerInit
-  | { type: 'grad'; indices: Int32Array; augmentSeed: number }
+  /** side: the faces' side in pixels for this step (48, or less in low-resolution epochs) */
+  | { type: 'grad'; indices: Int32Array; augmentSeed: number; side: number }
   | { type: 'apply'; grads: Float32Array[]; learningRate: number }
   | { type: 'recalibrate'; indices: Int32Array; batch: number }
   | { type: 'predict'; images: Uint8Array; start: number; end: number; tta: boolean }

@@ -2,7 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { initBackend, tf } from '../server/inference/backend.ts';
 import { directoryIO } from '../server/inference/model-io.ts';
 import { augmentInto, createRng } from './augment.ts';
-import { FER_PIXELS, FER_SIDE } from './data/fer2013.ts';
+import { FER_PIXELS } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
 import { useFusedBatchNormTraining } from './kernels/batchnorm-training.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
@@ -29,15 +29,16 @@ function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
 
-/** A training batch: augmented faces, normalised as the model card says. */
-function toInput(images: Uint8Array, indices: ArrayLike<number>, augmentSeed: number): tf.Tensor4D {
+/** A training batch: augmented faces at side x side, normalised as the model card says. */
+function toInput(images: Uint8Array, indices: ArrayLike<number>, augmentSeed: number, side: number): tf.Tensor4D {
   const n = indices.length;
-  const data = new Float32Array(n * FER_PIXELS);
+  const pixels = side * side;
+  const data = new Float32Array(n * pixels);
   const rng = createRng(augmentSeed);
-  for (let i = 0; i < n; i++) augmentInto(images, indices[i]! * FER_PIXELS, data, i * FER_PIXELS, rng, init.augment);
+  for (let i = 0; i < n; i++) augmentInto(images, indices[i]! * FER_PIXELS, data, i * pixels, rng, init.augment, side);
   const { scale, offset } = init.normalisation;
   for (let p = 0; p < data.length; p++) data[p] = data[p]! * scale + offset;
-  return tf.tensor4d(data, [n, FER_SIDE, FER_SIDE, 1]);
+  return tf.tensor4d(data, [n, side, side, 1]);
 }
 
 /**
@@ -53,13 +54,13 @@ function closeStepScope(): void {
   stepScopeOpen = false;
 }
 
-function computeGradients(indices: Int32Array, augmentSeed: number): WorkerMessage {
+function computeGradients(indices: Int32Array, augmentSeed: number, side: number): WorkerMessage {
   const labels = Array.from(indices, (i) => init.labels[i]!);
   closeStepScope();
   tf.engine().startScope();
   stepScopeOpen = true;
   const result = (() => {
-    const x = toInput(init.images, indices, augmentSeed);
+    const x = toInput(init.images, indices, augmentSeed, side);
     const labelTensor = tf.tensor1d(labels, 'int32');
     const smoothing = init.labelSmoothing;
     const target = tf.add(tf.mul(tf.oneHot(labelTensor, NUM_CLASSES), 1 - smoothing), smoothing / NUM_CLASSES);
@@ -152,7 +153,7 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       return;
     }
     case 'grad': {
-      const reply = computeGradients(message.indices, message.augmentSeed);
+      const reply = computeGradients(message.indices, message.augmentSeed, message.side);
       post(reply, reply.type === 'grad' ? reply.grads.map((g) => g.buffer as ArrayBuffer) : []);
       return;
     }
