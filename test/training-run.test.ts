@@ -113,13 +113,19 @@ test('trains on a tiny csv with 2 workers, writes the model, card and README, an
   await assert.rejects(train(options({ epochs: 6, resume: true, width: 0.125 })), /checkpoint has width=0.0625/);
 });
 
-test('--low-res-epochs trains the first epochs on downscaled faces, then at 48x48', async () => {
+test('--low-res-epochs trains the first epochs on downscaled faces, then at 48x48; --eval-from skips early scoring', async () => {
   const lowDir = path.join(dir, 'low-res');
-  const result = await train(options({ epochs: 4, lowResEpochs: 2, lowResSide: 32, out: path.join(lowDir, 'model'), checkpointDir: path.join(lowDir, 'checkpoints') }));
+  const result = await train(options({ epochs: 4, lowResEpochs: 2, lowResSide: 32, evalFrom: 3, out: path.join(lowDir, 'model'), checkpointDir: path.join(lowDir, 'checkpoints') }));
   assert.deepEqual(
-    result.history.map((h) => h.epoch),
-    [1, 2, 3, 4],
+    result.history.map((h) => [h.epoch, h.accuracy === null]),
+    [
+      [1, true],
+      [2, true],
+      [3, false],
+      [4, false],
+    ],
   );
+  assert.ok(result.bestEpoch >= 3, 'only scored epochs are candidates for the shipped model');
   // The same weights serve both sizes (the base ends at 1x1 either way) and the toy is learnt.
   assert.ok(result.history.at(-1)!.trainAccuracy >= 0.9, `train accuracy ${result.history.at(-1)!.trainAccuracy}`);
   const card = await readModelCard(path.join(lowDir, 'model'));

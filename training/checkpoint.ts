@@ -10,7 +10,8 @@ export interface CheckpointMeta {
   globalStep: number;
   bestAccuracy: number;
   bestEpoch: number;
-  history: { epoch: number; loss: number; trainAccuracy: number; accuracy: number; macroF1: number; seconds: number }[];
+  /** accuracy and macroF1 are null for epochs before --eval-from */
+  history: { epoch: number; loss: number; trainAccuracy: number; accuracy: number | null; macroF1: number | null; seconds: number }[];
   wallSeconds: number;
 }
 

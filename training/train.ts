@@ -4,6 +4,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../server/inference/backend.ts';
+import type { Evaluation } from '../server/inference/model-card.ts';
 import { DEFAULT_AUGMENT, createRng, shuffledIndices } from './augment.ts';
 import { buildCard, DEFAULT_TEMPLATE_FILE, readAlignmentTemplate, renderModelReadme, writeCard } from './card.ts';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.ts';
@@ -45,6 +46,8 @@ export interface TrainOptions {
   skipBad: boolean;
   limit?: number;
   evalLimit?: number;
+  /** first epoch (1-based) whose model is scored on PublicTest; default: the second half of the run */
+  evalFrom?: number;
   template: string;
   float16: boolean;
   /** score (and have the server run) each face averaged with its mirror image */
@@ -95,6 +98,17 @@ export const BN_CALIBRATION_FACES = 4096;
 
 function calibrationIndices(count: number, seed: number): Int32Array {
   return shuffledIndices(count, createRng(seed * 7919 - 1)).slice(0, Math.min(count, BN_CALIBRATION_FACES));
+}
+
+/** BN recalibration, then PublicTest on all replicas. */
+async function evaluateReplicas(replicas: Replica[], trainSplit: FerSplit, valSplit: FerSplit, options: TrainOptions): Promise<Evaluation> {
+  if (options.batchNorm) {
+    // Same faces on every replica, so their moving statistics stay identical.
+    const indices = calibrationIndices(trainSplit.count, options.seed);
+    await Promise.all(replicas.map((r) => r.request({ type: 'recalibrate', indices, batch: 128 }, 'recalibrated')));
+  }
+  const probs = await predictSplit(replicas, valSplit, options.mirrorAverage);
+  return evaluatePredictions('PublicTest', valSplit.labels, argmaxRows(probs));
 }
 
 function averageGradients(parts: { grads: Float32Array[]; n: number }[]): Float32Array[] {
@@ -183,6 +197,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       log(`resumed from ${options.checkpointDir} after epoch ${meta.epochsDone} (best ${(100 * meta.bestAccuracy).toFixed(1)}% at epoch ${meta.bestEpoch})`);
     }
     const wallBefore = meta.wallSeconds;
+    const evalFrom = Math.min(options.epochs, options.evalFrom ?? Math.floor(options.epochs / 2) + 1);
+    if (evalFrom > 1) log(`PublicTest is scored from epoch ${evalFrom} on (--eval-from); earlier epochs report training loss and accuracy`);
 
     await mkdir(options.out, { recursive: true });
     for (let epoch = meta.epochsDone; epoch < options.epochs; epoch++) {
@@ -245,23 +261,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
       if (options.progress) bar.stop();
 
-      if (options.batchNorm) {
-        // Same faces on every replica, so their moving statistics stay identical.
-        const indices = calibrationIndices(trainSplit.count, options.seed);
-        await Promise.all(replicas.map((r) => r.request({ type: 'recalibrate', indices, batch: 128 }, 'recalibrated')));
-      }
-      const probs = await predictSplit(replicas, valSplit, options.mirrorAverage);
-      const evaluation = evaluatePredictions('PublicTest', valSplit.labels, argmaxRows(probs));
+      const evaluation = epoch + 1 >= evalFrom ? await evaluateReplicas(replicas, trainSplit, valSplit, options) : undefined;
       const seconds = (Date.now() - epochStart) / 1000;
       meta.epochsDone = epoch + 1;
       meta.wallSeconds = wallBefore + (Date.now() - started) / 1000;
-      meta.history.push({ epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, accuracy: evaluation.accuracy, macroF1: evaluation.macroF1, seconds });
+      meta.history.push({ epoch: epoch + 1, loss: lossSum / seen, trainAccuracy: correct / seen, accuracy: evaluation?.accuracy ?? null, macroF1: evaluation?.macroF1 ?? null, seconds });
+      const scores = evaluation ? `PublicTest acc ${(100 * evaluation.accuracy).toFixed(2)}%, macro-F1 ${(100 * evaluation.macroF1).toFixed(2)}%, ` : '';
       log(
         `epoch ${epoch + 1}/${options.epochs}${side === FER_SIDE ? '' : ` (${side}x${side} faces)`}: loss ${(lossSum / seen).toFixed(4)}, train acc ${((100 * correct) / seen).toFixed(1)}%, ` +
-          `PublicTest acc ${(100 * evaluation.accuracy).toFixed(2)}%, macro-F1 ${(100 * evaluation.macroF1).toFixed(2)}%, ${seconds.toFixed(0)} s ` +
+          `${scores}${seconds.toFixed(0)} s ` +
           `(${(seen / ((gradMs + applyMs) / 1000)).toFixed(1)} img/s; per step: gradients ${(gradMs / stepsPerEpoch).toFixed(0)} ms, averaging + update ${(applyMs / stepsPerEpoch).toFixed(0)} ms)`,
       );
-      if (evaluation.accuracy > meta.bestAccuracy) {
+      if (evaluation && evaluation.accuracy > meta.bestAccuracy) {
         meta.bestAccuracy = evaluation.accuracy;
         meta.bestEpoch = epoch + 1;
         await replicas[0]!.request({ type: 'save', dir: options.out, float16: options.float16 }, 'saved');
@@ -381,6 +392,7 @@ export function trainCommand(): Command {
     .option('--skip-bad', 'skip malformed csv rows (counted) instead of failing', false)
     .option('--limit <n>', 'use only the first n Training rows', positiveInt)
     .option('--eval-limit <n>', 'use only the first n PublicTest rows', positiveInt)
+    .option('--eval-from <epoch>', 'score PublicTest and keep the best model from this epoch on (default: the second half; the last epoch always)', positiveInt)
     .option('--template <file>', 'FER2013 alignment template (npm run template)', DEFAULT_TEMPLATE_FILE)
     .option('--no-float16', 'store float32 weights instead of float16')
     .option('--no-mirror-average', 'score single faces, not each face averaged with its mirror (the card tells the server which)')
