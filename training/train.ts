@@ -46,7 +46,10 @@ export interface TrainOptions {
   skipBad: boolean;
   limit?: number;
   evalLimit?: number;
-  /** first epoch (1-based) whose model is scored on PublicTest; default: the second half of the run */
+  /**
+   * First epoch (1-based) whose model is scored on PublicTest (the last always is). Default 1: an
+   * evaluation's batch-norm recalibration draws dropout masks, so skipping it changes later steps.
+   */
   evalFrom?: number;
   template: string;
   float16: boolean;
@@ -197,7 +200,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       log(`resumed from ${options.checkpointDir} after epoch ${meta.epochsDone} (best ${(100 * meta.bestAccuracy).toFixed(1)}% at epoch ${meta.bestEpoch})`);
     }
     const wallBefore = meta.wallSeconds;
-    const evalFrom = Math.min(options.epochs, options.evalFrom ?? Math.floor(options.epochs / 2) + 1);
+    const evalFrom = Math.min(options.epochs, options.evalFrom ?? 1);
     if (evalFrom > 1) log(`PublicTest is scored from epoch ${evalFrom} on (--eval-from); earlier epochs report training loss and accuracy`);
 
     await mkdir(options.out, { recursive: true });
@@ -392,7 +395,7 @@ export function trainCommand(): Command {
     .option('--skip-bad', 'skip malformed csv rows (counted) instead of failing', false)
     .option('--limit <n>', 'use only the first n Training rows', positiveInt)
     .option('--eval-limit <n>', 'use only the first n PublicTest rows', positiveInt)
-    .option('--eval-from <epoch>', 'score PublicTest and keep the best model from this epoch on (default: the second half; the last epoch always)', positiveInt)
+    .option('--eval-from <epoch>', 'score PublicTest and keep the best model from this epoch on (the last epoch always); saves ~35 s an epoch', positiveInt, 1)
     .option('--template <file>', 'FER2013 alignment template (npm run template)', DEFAULT_TEMPLATE_FILE)
     .option('--no-float16', 'store float32 weights instead of float16')
     .option('--no-mirror-average', 'score single faces, not each face averaged with its mirror (the card tells the server which)')
