@@ -11,7 +11,7 @@ import { loadLayersModelFromDir } from '../server/inference/model-io.ts';
 import { EMOTIONS } from '../server/pipeline/emotions.ts';
 import { loadBackboneWeights } from '../training/model/backbone-weights.ts';
 import { buildVgg16, filtersAt, VGG16_BLOCKS } from '../training/model/vgg.ts';
-import { train, type TrainOptions } from '../training/train.ts';
+import { train, trainCommand, type TrainOptions } from '../training/train.ts';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '..');
@@ -132,6 +132,16 @@ test('--low-res-epochs trains the first epochs on downscaled faces, then at 48x4
   assert.match(card.training.augmentation ?? '', /epochs 1-2 on faces downscaled to 32x32/);
   assert.equal(card.alignment.size, 48, 'the served model still takes 48x48 faces');
   await assert.rejects(train(options({ epochs: 2, lowResEpochs: 2, out: path.join(lowDir, 'x'), checkpointDir: path.join(lowDir, 'y') })), /--low-res-epochs \(2\) must be less than --epochs \(2\)/);
+});
+
+test('the train command parses into every TrainOptions field, and validates the low-resolution side', () => {
+  const parsed = trainCommand().exitOverride().configureOutput({ writeErr: () => {} });
+  const o = parsed.parse(['--low-res-epochs', '3', '--low-res-side', '40', '--eval-from', '5'], { from: 'user' }).opts<TrainOptions>();
+  assert.equal(o.lowResEpochs, 3);
+  assert.equal(o.lowResSide, 40);
+  assert.equal(o.evalFrom, 5);
+  for (const key of Object.keys(options({}))) if (key !== 'backboneWeights') assert.ok(key in o, `the CLI sets ${key}`);
+  assert.throws(() => trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(['--low-res-side', '30'], { from: 'user' }), /from 32 to 48/);
 });
 
 test('evaluate --json prints exactly one JSON object on one line', async () => {
