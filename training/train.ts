@@ -388,7 +388,7 @@ export function trainCommand(): Command {
     .option('--shift <fraction>', 'augmentation: max random shift, as a fraction of the side', nonNegative, DEFAULT_AUGMENT.shift)
     .option('--zoom <fraction>', 'augmentation: max random zoom, 1 +- this', nonNegative, DEFAULT_AUGMENT.zoom)
     .option('--low-res-epochs <n>', 'train the first n epochs on faces downscaled to --low-res-side pixels (cheaper), then at 48', nonNegativeInt, 0)
-    .option('--low-res-side <pixels>', 'side of the low-resolution faces (32-47: the VGG base still ends at 1x1)', lowResSide, 32)
+    .option('--low-res-side <pixels>', 'side of the low-resolution faces, 32-48 (the VGG base still ends at 1x1)', lowResSide, 32)
     .option('--backbone-weights <file>', 'initialise the conv base from a Keras VGG16 notop .h5 (ImageNet)')
     .option('--checkpoint-dir <dir>', 'per-epoch checkpoints for --resume', path.join(REPO_ROOT, '.train-checkpoints'))
     .option('--resume', 'continue from the checkpoint in --checkpoint-dir', false)
