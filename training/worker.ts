@@ -6,7 +6,6 @@ import { FER_PIXELS } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
 import { useFusedBatchNormTraining } from './kernels/batchnorm-training.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
-import { registerMaxPoolGradKernel } from './kernels/max-pool-grad.ts';
 import { loadBackboneWeights } from './model/backbone-weights.ts';
 import { quantizeArtifactsToFloat16 } from './model/float16.ts';
 import { facesToTensor, predictFaces } from './predict.ts';
@@ -142,10 +141,7 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       // tfjs draws dropout masks from Math.random: seed it so a run is reproducible from --seed.
       Math.random = createRng(message.seed * 101 + message.workerIndex + 1);
       const backend = await initBackend(message.backend);
-      if (backend === 'wasm') {
-        registerConvGradientKernels('wasm');
-        registerMaxPoolGradKernel('wasm');
-      }
+      if (backend === 'wasm') registerConvGradientKernels('wasm');
       registerBatchNormGradient();
       model = buildVgg16({ width: message.width, batchNorm: message.batchNorm, seed: message.seed });
       if (message.backboneWeights) await loadBackboneWeights(model, message.backboneWeights);
