@@ -11,7 +11,7 @@ import { loadLayersModelFromDir } from '../server/inference/model-io.ts';
 import { EMOTIONS } from '../server/pipeline/emotions.ts';
 import { loadBackboneWeights } from '../training/model/backbone-weights.ts';
 import { buildVgg16, filtersAt, VGG16_BLOCKS } from '../training/model/vgg.ts';
-import { train, trainCommand, type TrainOptions } from '../training/train.ts';
+import { train, trainCommand, withRunDefaults, type TrainOptions } from '../training/train.ts';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '..');
@@ -142,6 +142,18 @@ test('the train command parses into every TrainOptions field, and validates the 
   assert.equal(o.evalFrom, 5);
   for (const key of Object.keys(options({}))) if (key !== 'backboneWeights') assert.ok(key in o, `the CLI sets ${key}`);
   assert.throws(() => trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(['--low-res-side', '30'], { from: 'user' }), /from 32 to 48/);
+});
+
+test('the default run is 22 epochs, 8 of them on 32x32 faces, scored from epoch 15; both scale with --epochs', () => {
+  const parse = (args: string[]) => withRunDefaults(trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(args, { from: 'user' }).opts<TrainOptions>());
+  const defaults = parse([]);
+  assert.deepEqual([defaults.epochs, defaults.lowResEpochs, defaults.lowResSide, defaults.evalFrom], [22, 8, 32, 15]);
+  const short = parse(['--epochs', '5']);
+  assert.deepEqual([short.lowResEpochs, short.evalFrom], [2, 1], 'a short run keeps the low-res share and is scored every epoch');
+  const one = parse(['--epochs', '1']);
+  assert.deepEqual([one.lowResEpochs, one.evalFrom], [0, 1], 'a one-epoch run trains at 48x48');
+  const explicit = parse(['--epochs', '11', '--low-res-epochs', '0', '--eval-from', '2']);
+  assert.deepEqual([explicit.lowResEpochs, explicit.evalFrom], [0, 2], 'explicit values win');
 });
 
 test('evaluate --json prints exactly one JSON object on one line', async () => {
