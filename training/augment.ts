@@ -22,7 +22,7 @@ export interface AugmentOptions {
   zoom: number;
 }
 
-// Mild on purpose: the ~2-hour CPU budget is ~16-18 epochs, where a small net under-fits long before it
+// Mild on purpose: the ~2-hour CPU budget is ~18 epochs' worth of 48x48 compute, where a small net under-fits long before it
 // over-fits, and stronger augmentation (10 degrees, 10%) measurably slowed learning in that budget.
 export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, rotateDeg: 5, shift: 0.05, zoom: 0.05 };
 
