@@ -144,10 +144,10 @@ test('the train command parses into every TrainOptions field, and validates the 
   assert.throws(() => trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(['--low-res-side', '30'], { from: 'user' }), /from 32 to 48/);
 });
 
-test('the default run is 22 epochs, 8 of them on 32x32 faces, scored from epoch 15; both scale with --epochs', () => {
+test('the default run is 24 epochs, 10 of them on 32x32 faces, scored from epoch 17; both scale with --epochs', () => {
   const parse = (args: string[]) => withRunDefaults(trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(args, { from: 'user' }).opts<TrainOptions>());
   const defaults = parse([]);
-  assert.deepEqual([defaults.epochs, defaults.lowResEpochs, defaults.lowResSide, defaults.evalFrom], [22, 8, 32, 15]);
+  assert.deepEqual([defaults.epochs, defaults.lowResEpochs, defaults.lowResSide, defaults.evalFrom], [24, 10, 32, 17]);
   const short = parse(['--epochs', '5']);
   assert.deepEqual([short.lowResEpochs, short.evalFrom], [2, 1], 'a short run keeps the low-res share and is scored every epoch');
   const one = parse(['--epochs', '1']);
