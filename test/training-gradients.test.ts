@@ -170,3 +170,28 @@ test('a model switched to the fused batch norm trains and serves like the stock 
   stock.dispose();
   fused.dispose();
 });
+
+test('the wasm 2x2 MaxPoolGrad matches the cpu backend, ties and odd sides included', async () => {
+  const { registerMaxPoolGradKernel } = await import('../training/kernels/max-pool-grad.ts');
+  // Rounded values make ties common; a 7x5 input leaves an unpooled row and column.
+  const shapes: [number, number, number, number][] = [
+    [2, 8, 8, 3],
+    [3, 7, 5, 4],
+    [1, 3, 3, 2],
+  ];
+  const grads = (shape: [number, number, number, number], seed: number) =>
+    tf.tidy(() => {
+      const x = tf.round(tf.mul(tf.randomUniform(shape, -2, 2, 'float32', seed), 2));
+      const upstream = tf.randomNormal([shape[0], Math.floor(shape[1] / 2), Math.floor(shape[2] / 2), shape[3]], 0, 1, 'float32', seed + 1);
+      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 2, 2, 'valid'), upstream)))(x).dataSync() as Float32Array;
+    });
+  await initBackend('cpu');
+  const reference = shapes.map((s, i) => grads(s, 40 + i));
+  await initBackend('wasm');
+  registerMaxPoolGradKernel('wasm');
+  shapes.forEach((s, i) => {
+    const before = tf.memory().numTensors;
+    assert.deepEqual(Array.from(grads(s, 40 + i)), Array.from(reference[i]!), `shape ${s.join('x')}`);
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked');
+  });
+});

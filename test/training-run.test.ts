@@ -144,12 +144,12 @@ test('the train command parses into every TrainOptions field, and validates the 
   assert.throws(() => trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(['--low-res-side', '30'], { from: 'user' }), /from 32 to 48/);
 });
 
-test('the default run is 24 epochs, 10 of them on 32x32 faces, scored from epoch 17; both scale with --epochs', () => {
+test('the default run is 26 epochs, 12 of them on 32x32 faces, scored from epoch 23; both scale with --epochs', () => {
   const parse = (args: string[]) => withRunDefaults(trainCommand().exitOverride().configureOutput({ writeErr: () => {} }).parse(args, { from: 'user' }).opts<TrainOptions>());
   const defaults = parse([]);
-  assert.deepEqual([defaults.epochs, defaults.lowResEpochs, defaults.lowResSide, defaults.evalFrom], [24, 10, 32, 17]);
+  assert.deepEqual([defaults.epochs, defaults.lowResEpochs, defaults.lowResSide, defaults.evalFrom], [26, 12, 32, 23]);
   const short = parse(['--epochs', '5']);
-  assert.deepEqual([short.lowResEpochs, short.evalFrom], [2, 1], 'a short run keeps the low-res share and is scored every epoch');
+  assert.deepEqual([short.lowResEpochs, short.evalFrom], [2, 2], 'a short run keeps the low-res share and is scored over its last 4 epochs');
   const one = parse(['--epochs', '1']);
   assert.deepEqual([one.lowResEpochs, one.evalFrom], [0, 1], 'a one-epoch run trains at 48x48');
   const explicit = parse(['--epochs', '11', '--low-res-epochs', '0', '--eval-from', '2']);

@@ -6,11 +6,13 @@ import { FER_PIXELS } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';
 import { useFusedBatchNormTraining } from './kernels/batchnorm-training.ts';
 import { registerConvGradientKernels } from './kernels/conv-grads.ts';
+import { registerMaxPoolGradKernel } from './kernels/max-pool-grad.ts';
 import { loadBackboneWeights } from './model/backbone-weights.ts';
 import { quantizeArtifactsToFloat16 } from './model/float16.ts';
 import { facesToTensor, predictFaces } from './predict.ts';
 import { recalibrateBatchNorm } from './model/bn-calibration.ts';
 import { buildVgg16, NUM_CLASSES } from './model/vgg.ts';
+import { HostAdamax } from './host-adamax.ts';
 import type { CoordinatorMessage, TrainState, WorkerInit, WorkerMessage } from './worker-protocol.ts';
 
 /**
@@ -22,7 +24,7 @@ const port = parentPort;
 
 let init: WorkerInit;
 let model: tf.LayersModel;
-let optimizer: tf.AdamaxOptimizer;
+let optimizer: HostAdamax;
 let classWeights: tf.Tensor1D;
 
 function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
@@ -82,22 +84,12 @@ function computeGradients(indices: Int32Array, augmentSeed: number, side: number
 }
 
 function applyGradients(grads: Float32Array[], learningRate: number): void {
-  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-  tf.tidy(() => {
-    const named: tf.NamedTensorMap = {};
-    model.trainableWeights.forEach((w, i) => {
-      named[(w.read() as tf.Variable).name] = tf.tensor(grads[i]!, w.shape as number[]);
-    });
-    optimizer.applyGradients(named as Parameters<typeof optimizer.applyGradients>[0]);
-  });
+  optimizer.apply(grads, learningRate);
   closeStepScope();
 }
 
-/** Adamax's slots, which tfjs keeps private and cannot export (getWeights() is unimplemented for it). */
-interface AdamaxSlots {
-  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
-  accumulatedWeightedInfNorm: { originalName: string; variable: tf.Variable }[];
-  iteration: tf.Variable;
+function trainableVariables(): tf.Variable[] {
+  return model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
 function snapshot(name: string, t: tf.Tensor): TrainState['weights'][number] {
@@ -105,29 +97,24 @@ function snapshot(name: string, t: tf.Tensor): TrainState['weights'][number] {
 }
 
 function getState(): TrainState {
-  const slots = optimizer as unknown as AdamaxSlots;
   const weights = model.weights.map((w) => snapshot(w.originalName, w.read()));
-  const optimizerState = [
-    snapshot('iteration', slots.iteration),
-    ...slots.accumulatedFirstMoment.map((s) => snapshot(s.originalName, s.variable)),
-    ...slots.accumulatedWeightedInfNorm.map((s) => snapshot(s.originalName, s.variable)),
-  ];
+  const { iterations, firstMoment, infNorm } = optimizer.slots();
+  const optimizerState = [{ name: 'iteration', shape: [], data: Float32Array.of(iterations) }, ...firstMoment, ...infNorm];
   return { weights, optimizer: optimizerState };
 }
 
 function setState(state: TrainState): void {
   if (state.weights.length !== model.weights.length) throw new Error('checkpoint does not match the model');
-  model.setWeights(state.weights.map((w) => tf.tensor(w.data, w.shape)));
-  const slots = optimizer as unknown as AdamaxSlots;
+  const values = state.weights.map((w) => tf.tensor(w.data, w.shape));
+  model.setWeights(values);
+  tf.dispose(values);
   const [iteration, ...rest] = state.optimizer;
-  if (!iteration) return;
-  slots.iteration.assign(tf.scalar(iteration.data[0]!));
+  if (!iteration) {
+    optimizer.syncWeights();
+    return;
+  }
   const half = rest.length / 2;
-  if (half !== model.trainableWeights.length) throw new Error('checkpoint optimizer state does not match the model');
-  for (const s of slots.accumulatedFirstMoment) s.variable.dispose();
-  for (const s of slots.accumulatedWeightedInfNorm) s.variable.dispose();
-  slots.accumulatedFirstMoment = rest.slice(0, half).map((w) => ({ originalName: w.name, variable: tf.variable(tf.tensor(w.data, w.shape), false) }));
-  slots.accumulatedWeightedInfNorm = rest.slice(half).map((w) => ({ originalName: w.name, variable: tf.variable(tf.tensor(w.data, w.shape), false) }));
+  optimizer.restore(iteration.data[0]!, rest.slice(0, half).map((s) => s.data), rest.slice(half).map((s) => s.data));
 }
 
 function checksum(): number {
@@ -141,13 +128,16 @@ async function handle(message: CoordinatorMessage): Promise<void> {
       // tfjs draws dropout masks from Math.random: seed it so a run is reproducible from --seed.
       Math.random = createRng(message.seed * 101 + message.workerIndex + 1);
       const backend = await initBackend(message.backend);
-      if (backend === 'wasm') registerConvGradientKernels('wasm');
+      if (backend === 'wasm') {
+        registerConvGradientKernels('wasm');
+        registerMaxPoolGradKernel('wasm');
+      }
       registerBatchNormGradient();
       model = buildVgg16({ width: message.width, batchNorm: message.batchNorm, seed: message.seed });
       if (message.backboneWeights) await loadBackboneWeights(model, message.backboneWeights);
       // Its loops read tensors back to the CPU: a win on wasm and cpu, a stall on a GPU.
       if (backend === 'wasm' || backend === 'cpu') useFusedBatchNormTraining(model);
-      optimizer = tf.train.adamax(message.learningRate) as tf.AdamaxOptimizer;
+      optimizer = new HostAdamax(trainableVariables());
       classWeights = tf.tensor1d(message.classWeights);
       post({ type: 'ready', backend, parameters: model.countParams(), checksum: checksum() });
       return;
