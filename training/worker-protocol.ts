@@ -8,7 +8,6 @@ export interface WorkerInit {
   width: number;
   batchNorm: boolean;
   seed: number;
-  learningRate: number;
   images: Uint8Array; // shared training images
   labels: Uint8Array;
   normalisation: { scale: number; offset: number };
