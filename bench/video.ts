@@ -14,7 +14,7 @@ import { pino } from 'pino';
 import sharp from 'sharp';
 import { io as connect, type Socket } from 'socket.io-client';
 import { loadConfig } from '../server/config.ts';
-import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents } from '../server/live/protocol.ts';
+import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents } from '../contract/socket.ts';
 import { startServer } from '../server/server.ts';
 import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
 import { loadVideoConfig } from '../server/video/config.ts';

@@ -2,8 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { BACKEND_CHOICES } from './inference/backend.ts';
-import { MIRROR_AVERAGE_SETTINGS, type MirrorAverageSetting } from './inference/model-card.ts';
+import { BACKEND_CHOICES } from '../contract/backend.ts';
+import { MIRROR_AVERAGE_SETTINGS, type MirrorAverageSetting } from '../contract/model-card.ts';
+import type { DetectorSpec } from './pipeline/detect.ts';
 
 /**
  * Every setting of the server, read from the environment once and validated with zod.
@@ -22,13 +23,6 @@ export const detectorSpecSchema = z
   .regex(/^(ssd|tiny(:(128|160|224|256|288|320|352|384|416|448|480|512|544|576|608))?)$/, {
     message: 'expected "ssd" or "tiny:<input size, a multiple of 32 from 128 to 608>"',
   });
-
-export interface DetectorSpec {
-  kind: 'ssd' | 'tiny';
-  inputSize: number;
-  /** minimum detector confidence */
-  minScore: number;
-}
 
 export function parseDetectorSpec(spec: string, minScore: { ssd: number; tiny: number }): DetectorSpec {
   const [kind, size] = detectorSpecSchema.parse(spec).split(':');

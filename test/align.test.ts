@@ -6,15 +6,14 @@ import { createInterface } from 'node:readline';
 import { before, describe, test } from 'node:test';
 import { createGunzip } from 'node:zlib';
 import sharp from 'sharp';
-import { AppError } from '../server/errors.ts';
-import { tf } from '../server/inference/backend.ts';
-import { alignmentTemplateSchema, readModelCard, type AlignmentTemplate } from '../server/inference/model-card.ts';
-import { loadLayersModelFromDir } from '../server/inference/model-io.ts';
+import { AppError } from '../contract/errors.ts';
+import { tf } from '../contract/backend.ts';
+import { alignmentTemplateSchema, readModelCard, type AlignmentTemplate } from '../contract/model-card.ts';
+import { loadLayersModelFromDir } from '../contract/model-io.ts';
 import {
   alignFace,
   applySimilarity,
   composeSimilarity,
-  facePointsFrom68,
   fitSimilarity,
   rotationAbout,
   sampleGrey,
@@ -23,8 +22,10 @@ import {
   templateToFrame,
   type Similarity,
 } from '../server/pipeline/align.ts';
-import { dominantEmotion, EMOTIONS, scoresFromArray } from '../server/pipeline/emotions.ts';
-import type { Box, Point, RgbFrame } from '../server/pipeline/types.ts';
+import { dominantEmotion, EMOTIONS, scoresFromArray } from '../contract/emotions.ts';
+import { facePointsFrom68 } from '../contract/face-points.ts';
+import type { RgbFrame } from '../server/pipeline/types.ts';
+import type { Box, Point } from '../contract/geometry.ts';
 import { parseFerRow } from '../training/data/fer2013.ts';
 import { createFaceLandmarker, type FaceLandmarker, type LandmarkedFace } from '../training/face-landmarks.ts';
 

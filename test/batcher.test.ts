@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DynamicBatcher } from '../server/inference/batcher.ts';
-import { AppError } from '../server/errors.ts';
+import { AppError } from '../contract/errors.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -6,14 +6,14 @@ import { captureSize, containRect, mapBox } from '../client/src/shared/geometry.
 import { Roster } from '../client/src/shared/roster.ts';
 import { isValidSessionId, newSessionId, sessionIdFromUrl, urlWithSession } from '../client/src/shared/session-id.ts';
 import { TimelineBuffer } from '../client/src/shared/timeline-buffer.ts';
-import { EMOTIONS, type EmotionScores } from '../server/pipeline/emotions.ts';
-import type { WireFace } from '../server/live/protocol.ts';
+import { EMOTIONS, type EmotionScores } from '../contract/emotions.ts';
+import type { Face } from '../contract/socket.ts';
 
 function scores(top: (typeof EMOTIONS)[number]): EmotionScores {
   return Object.fromEntries(EMOTIONS.map((e) => [e, e === top ? 0.7 : 0.05])) as EmotionScores;
 }
 
-function face(trackId: number, x = 10): WireFace {
+function face(trackId: number, x = 10): Face {
   return { trackId, box: { x, y: 20, width: 50, height: 60 }, score: 0.9, emotions: scores('happy'), dominant: 'happy', smoothed: scores('happy') };
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LatestFrameGate } from '../server/live/backpressure.ts';
 import { ParticipantTimelines } from '../server/live/timeline.ts';
-import { scoresFromArray } from '../server/pipeline/emotions.ts';
+import { scoresFromArray } from '../contract/emotions.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Polls until the condition holds (timers run late on a loaded machine, so no fixed sleeps). */

@@ -9,7 +9,7 @@ import { cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { FrameResult } from '../server/live/protocol.ts';
+import type { FrameResult } from '../contract/socket.ts';
 import type { RunningServer } from '../server/server.ts';
 import { connectClient, readPhoto, request, startTestServer, testModelDir, type TestClient } from './live-support.ts';
 

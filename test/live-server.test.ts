@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { EMOTIONS } from '../server/pipeline/emotions.ts';
-import type { EmotionsEvent, FrameResult, JoinResult, TimelineResult, WireFace } from '../server/live/protocol.ts';
+import { EMOTIONS } from '../contract/emotions.ts';
+import type { EmotionsEvent, FrameResult, JoinResult, TimelineResult, Face } from '../contract/socket.ts';
 import type { RunningServer } from '../server/server.ts';
 import { type TestClient, connectClient, matchFaces, photoNames, readPhoto, referenceFaces, request, startTestServer } from './live-support.ts';
 
@@ -21,7 +21,7 @@ function assertProbabilities(scores: Record<string, number>): void {
   for (const v of Object.values(scores)) assert.ok(v >= 0 && v <= 1);
 }
 
-function assertFaceShape(face: WireFace, width: number, height: number): void {
+function assertFaceShape(face: Face, width: number, height: number): void {
   assert.equal(typeof face.trackId, 'number');
   assert.ok(face.box.x >= 0 && face.box.y >= 0 && face.box.x + face.box.width <= width && face.box.y + face.box.height <= height);
   assert.ok(face.score > 0 && face.score <= 1);
@@ -94,7 +94,7 @@ describe('live server', { timeout: 600_000 }, () => {
     for (const name of photoNames) {
       const res = await fetch(`${server.url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(readPhoto(name)) });
       assert.equal(res.status, 200);
-      const body = (await res.json()) as { width: number; height: number; faces: WireFace[] };
+      const body = (await res.json()) as { width: number; height: number; faces: Face[] };
       const reference = referenceFaces.photos[name]!;
       const { matched, invented } = matchFaces(body.faces.map((f) => f.box), reference);
       assert.equal(invented, 0, name);

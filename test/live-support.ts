@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { io as connect, type Socket } from 'socket.io-client';
 import { type Config, loadConfig, repoRoot } from '../server/config.ts';
-import type { Ack, ClientToServerEvents, ServerToClientEvents, WireBox } from '../server/live/protocol.ts';
+import type { Ack, ClientToServerEvents, ServerToClientEvents, Box } from '../contract/socket.ts';
 // The tracker's own overlap measure, so tests and tracker agree.
 import { iou } from '../server/pipeline/track.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
@@ -16,7 +16,7 @@ export const mediaDir = path.resolve(repoRoot, '../shared/media');
 export const testModelDir = process.env.TEST_MODEL_DIR ?? path.join(repoRoot, 'models/emotion');
 
 export const referenceFaces = JSON.parse(readFileSync(path.join(repoRoot, 'test/fixtures/media-faces.json'), 'utf8')) as {
-  photos: Record<string, WireBox[]>;
+  photos: Record<string, Box[]>;
 };
 export const photoNames = Object.keys(referenceFaces.photos);
 
@@ -56,7 +56,7 @@ export function request<T = unknown>(socket: TestClient, event: string, ...args:
 
 
 /** Faces matched one-to-one to reference boxes (IoU >= 0.3): found = matched, invented = unmatched detections. */
-export function matchFaces(found: WireBox[], reference: WireBox[]): { matched: number; invented: number } {
+export function matchFaces(found: Box[], reference: Box[]): { matched: number; invented: number } {
   const used = new Set<number>();
   let matched = 0;
   for (const box of found) {

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { framesProcessed } from '../server/metrics/metrics.ts';
 import sharp from 'sharp';
 import type { Socket } from 'socket.io-client';
-import type { Ack } from '../server/live/protocol.ts';
+import type { Ack } from '../contract/socket.ts';
 import type { RunningServer } from '../server/server.ts';
 import { connectClient, photoNames, readPhoto, startTestServer, type TestClient } from './live-support.ts';
 import {

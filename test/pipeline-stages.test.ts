@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { AppError } from '../server/errors.ts';
+import { AppError } from '../contract/errors.ts';
 import { DEFAULT_FACE_MODEL_DIR } from '../server/config.ts';
-import { initBackend, tf } from '../server/inference/backend.ts';
+import { initBackend, tf } from '../contract/backend.ts';
 import { EmotionModel } from '../server/inference/emotion-model.ts';
 import { alignFace } from '../server/pipeline/align.ts';
 import { decodeImage } from '../server/pipeline/decode.ts';

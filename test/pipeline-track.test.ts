@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EMOTIONS, dominantEmotion, scoresFromArray, type EmotionScores } from '../server/pipeline/emotions.ts';
+import { EMOTIONS, scoresFromArray, type EmotionScores } from '../contract/emotions.ts';
 import { EmaSmoother } from '../server/pipeline/smooth.ts';
 import { FaceTracker } from '../server/pipeline/track.ts';
-import type { Box, ClassifiedFace, Point } from '../server/pipeline/types.ts';
+import type { ClassifiedFace } from '../server/pipeline/types.ts';
+import type { Box, Point } from '../contract/geometry.ts';
 
 function scores(dominant: number, p = 0.7): EmotionScores {
   const rest = (1 - p) / (EMOTIONS.length - 1);
@@ -13,7 +14,7 @@ function scores(dominant: number, p = 0.7): EmotionScores {
 /** A face with a plausible 68-point layout spread over its box. */
 function face(box: Box, emotions = scores(6)): ClassifiedFace {
   const landmarks: Point[] = Array.from({ length: 68 }, (_, i) => [box.x + ((i * 7) % box.width), box.y + ((i * 13) % box.height)] as const);
-  return { box, score: 0.9, landmarks, emotions, dominant: dominantEmotion(emotions) };
+  return { box, score: 0.9, landmarks, emotions };
 }
 
 const sum = (s: EmotionScores) => Object.values(s).reduce((a, b) => a + b, 0);

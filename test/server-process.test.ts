@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { io as connect, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents, VideoProgressEvent } from '../server/live/protocol.ts';
+import type { ClientToServerEvents, ServerToClientEvents, VideoProgressEvent } from '../contract/socket.ts';
 import { groupsPan } from './video-support.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');

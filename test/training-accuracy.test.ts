@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { readModelCard } from '../server/inference/model-card.ts';
+import { readModelCard } from '../contract/model-card.ts';
 import { DEFAULT_DATA } from '../training/paths.ts';
 import { evaluateModel } from '../training/evaluate.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initBackend, tf } from '../server/inference/backend.ts';
+import { initBackend, tf } from '../contract/backend.ts';
 import { recalibrateBatchNorm } from '../training/model/bn-calibration.ts';
 
 test('recalibrateBatchNorm sets the moving statistics to the mean batch statistics and restores momentum', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initBackend, tf } from '../server/inference/backend.ts';
+import { initBackend, tf } from '../contract/backend.ts';
 import { registerConvGradientKernels } from '../training/kernels/conv-grads.ts';
 
 type Case = { name: string; x: number[]; w: number[]; strides: number; pad: 'same' | 'valid' };

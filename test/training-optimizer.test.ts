@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { initBackend, tf } from '../server/inference/backend.ts';
+import { initBackend, tf } from '../contract/backend.ts';
 import { HostAdamax } from '../training/host-adamax.ts';
 
 const shapes = [[3, 3, 2, 4], [4], [5, 3]];

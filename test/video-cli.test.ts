@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { EMOTIONS } from '../server/pipeline/emotions.ts';
+import { EMOTIONS } from '../contract/emotions.ts';
 import { type BadFiles, groupsPan, makeBadFiles, repoRoot } from './video-support.ts';
 
 const modelDir = process.env.TEST_MODEL_DIR ?? path.join(repoRoot, 'models/emotion');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { AppError } from '../server/errors.ts';
+import { AppError } from '../contract/errors.ts';
 import { findOnPath, resolveFfmpegBinaries } from '../server/video/binaries.ts';
 import { probeVideo } from '../server/video/probe.ts';
 import { type BadFiles, groupsPan, makeBadFiles } from './video-support.ts';

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { EMOTIONS, type EmotionScores } from '../server/pipeline/emotions.ts';
-import type { FaceResult } from '../server/pipeline/types.ts';
+import { EMOTIONS, type EmotionScores } from '../contract/emotions.ts';
+import type { Face } from '../contract/socket.ts';
 import { loadVideoConfig, VIDEO_CONFIG_DEFAULTS } from '../server/video/config.ts';
 import { JobQueue } from '../server/video/jobs.ts';
 import { VideoJobStore, type VideoSample } from '../server/video/store.ts';
@@ -18,7 +18,7 @@ function scores(top: (typeof EMOTIONS)[number], p = 0.7): EmotionScores {
   return Object.fromEntries(EMOTIONS.map((e) => [e, e === top ? p : rest])) as EmotionScores;
 }
 
-function face(trackId: number, x: number, top: (typeof EMOTIONS)[number]): FaceResult {
+function face(trackId: number, x: number, top: (typeof EMOTIONS)[number]): Face {
   return { trackId, box: { x, y: 50, width: 80, height: 90 }, score: 0.9, emotions: scores(top), dominant: top, smoothed: scores(top, 0.6) };
 }
 

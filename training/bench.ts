@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES, initBackend, tf, type BackendChoice } from '../server/inference/backend.ts';
-import { loadLayersModelFromDir } from '../server/inference/model-io.ts';
+import { BACKEND_CHOICES, initBackend, tf, type BackendChoice } from '../contract/backend.ts';
+import { loadLayersModelFromDir } from '../contract/model-io.ts';
 import { buildVgg16 } from './model/vgg.ts';
 import { REPO_ROOT } from './paths.ts';
 

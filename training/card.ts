@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { alignmentTemplateSchema, type AlignmentTemplate, type Evaluation, type ModelCard } from '../server/inference/model-card.ts';
-import { EMOTIONS } from '../server/pipeline/emotions.ts';
+import { alignmentTemplateSchema, type AlignmentTemplate, type Evaluation, type ModelCard } from '../contract/model-card.ts';
+import { EMOTIONS } from '../contract/emotions.ts';
 import { formatEvaluation } from './evaluation.ts';
 import { HEAD_DROPOUT, HEAD_UNITS } from './model/vgg.ts';
 

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../server/inference/backend.ts';
-import { readModelCard, type Evaluation } from '../server/inference/model-card.ts';
-import { loadLayersModelFromDir } from '../server/inference/model-io.ts';
+import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../contract/backend.ts';
+import { readModelCard, type Evaluation } from '../contract/model-card.ts';
+import { loadLayersModelFromDir } from '../contract/model-io.ts';
 import { FER_USAGES, readFer2013, type FerUsage } from './data/fer2013.ts';
 import { argmaxRows, evaluatePredictions, formatEvaluation } from './evaluation.ts';
 import { predictFaces } from './predict.ts';

@@ -1,5 +1,5 @@
-import { EMOTIONS } from '../server/pipeline/emotions.ts';
-import type { Evaluation } from '../server/inference/model-card.ts';
+import { EMOTIONS } from '../contract/emotions.ts';
+import type { Evaluation } from '../contract/model-card.ts';
 
 /** Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix (rows = truth). */
 export function evaluatePredictions(usage: string, labels: ArrayLike<number>, predicted: ArrayLike<number>): Evaluation {

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
-import { initBackend, tf } from '../server/inference/backend.ts';
-import type { Box, Point } from '../server/pipeline/types.ts';
+import { initBackend, tf } from '../contract/backend.ts';
+import type { Box, Point } from '../contract/geometry.ts';
 
 /**
  * face-api (SSD or tiny detector + 68 landmarks) for offline tools and tests: the template

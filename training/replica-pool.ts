@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { createTsWorker } from '../server/inference/ts-worker.ts';
+import { createTsWorker } from '../contract/ts-worker.ts';
 import type { CoordinatorMessage, WorkerMessage } from './worker-protocol.ts';
 
 /**

@@ -16,12 +16,12 @@ import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { Command, InvalidArgumentError } from 'commander';
 import sharp from 'sharp';
-import { alignmentTemplateSchema, type AlignmentTemplate } from '../server/inference/model-card.ts';
-import { facePointsFrom68 } from '../server/pipeline/align.ts';
-import type { Point } from '../server/pipeline/types.ts';
+import { alignmentTemplateSchema, type AlignmentTemplate } from '../contract/model-card.ts';
+import { facePointsFrom68 } from '../contract/face-points.ts';
+import type { Point } from '../contract/geometry.ts';
 import { FER_PIXELS, FER_SIDE, parseFerRow } from './data/fer2013.ts';
 import { createFaceLandmarker, type DetectorName, type LandmarkedFace } from './face-landmarks.ts';
-import { tf } from '../server/inference/backend.ts';
+import { tf } from '../contract/backend.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 

@@ -1,6 +1,6 @@
 import { parentPort } from 'node:worker_threads';
-import { initBackend, tf } from '../server/inference/backend.ts';
-import { directoryIO } from '../server/inference/model-io.ts';
+import { initBackend, tf } from '../contract/backend.ts';
+import { directoryIO } from '../contract/model-io.ts';
 import { augmentInto, createRng } from './augment.ts';
 import { FER_PIXELS } from './data/fer2013.ts';
 import { registerBatchNormGradient } from './kernels/batchnorm-grad.ts';

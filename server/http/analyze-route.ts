@@ -1,5 +1,5 @@
 import express, { type Router } from 'express';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import { frameLatencySeconds } from '../metrics/metrics.ts';
 import { FaceTracker } from '../pipeline/track.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';

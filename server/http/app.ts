@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type Router } from 'express';
 import type { Logger } from 'pino';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import type { InferencePool } from '../inference/worker-pool.ts';
 import { liveTensors, registry } from '../metrics/metrics.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { AppError, toAppError } from '../errors.ts';
+import { AppError, toAppError } from '../../contract/errors.ts';
 import { errorsTotal } from '../metrics/metrics.ts';
 
 /** body-parser's own errors (size, aborted) as AppErrors, so every refusal has the same JSON shape. */

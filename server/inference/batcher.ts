@@ -1,4 +1,4 @@
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 
 /**
  * Dynamic batching as inference servers do it (Triton's max batch size + max queue delay):

@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { classifyCrops } from '../pipeline/classify.ts';
-import type { AlignmentTemplate, MirrorAverageSetting, ModelCard } from './model-card.ts';
-import { readModelCard } from './model-card.ts';
-import { loadLayersModelFromDir } from './model-io.ts';
+import type { AlignmentTemplate, MirrorAverageSetting, ModelCard } from '../../contract/model-card.ts';
+import { readModelCard } from '../../contract/model-card.ts';
+import { loadLayersModelFromDir } from '../../contract/model-io.ts';
 
 /**
  * The emotion classifier as loaded in one worker: the tfjs model plus the card that says how to

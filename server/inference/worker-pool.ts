@@ -1,8 +1,8 @@
 import type { Worker } from 'node:worker_threads';
-import { createTsWorker } from './ts-worker.ts';
+import { createTsWorker } from '../../contract/ts-worker.ts';
 import type { Logger } from 'pino';
-import type { DetectorSpec } from '../config.ts';
-import { AppError } from '../errors.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import { AppError } from '../../contract/errors.ts';
 import { queueDepth } from '../metrics/metrics.ts';
 import type { FrameSource } from '../pipeline/types.ts';
 import type {

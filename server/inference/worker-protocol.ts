@@ -1,8 +1,8 @@
-import type { DetectorSpec } from '../config.ts';
-import type { ErrorCode } from '../errors.ts';
-import type { BackendChoice } from './backend.ts';
-import type { MirrorAverageSetting } from './model-card.ts';
-import type { Box, Point } from '../pipeline/types.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import type { ErrorCode } from '../../contract/errors.ts';
+import type { BackendChoice } from '../../contract/backend.ts';
+import type { MirrorAverageSetting } from '../../contract/model-card.ts';
+import type { Box, Point } from '../../contract/geometry.ts';
 
 /** Messages between the main thread and an inference worker (structured clone + transfer). */
 

@@ -6,14 +6,14 @@
  * one frame) and `classify` (one batch of aligned crops from the dynamic batcher).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { AppError, toAppError } from '../errors.ts';
+import { AppError, toAppError } from '../../contract/errors.ts';
 import { alignFace } from '../pipeline/align.ts';
 import { decodeImage } from '../pipeline/decode.ts';
 import { detectFaces } from '../pipeline/detect.ts';
 import { loadFaceNets } from '../pipeline/faceapi.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';
 import type { RgbFrame } from '../pipeline/types.ts';
-import { initBackend, tf } from './backend.ts';
+import { initBackend, tf } from '../../contract/backend.ts';
 import { EmotionModel } from './emotion-model.ts';
 import type {
   FrameInput,
@@ -22,7 +22,7 @@ import type {
   WorkerReply,
   WorkerRequest,
 } from './worker-protocol.ts';
-import type { DetectorSpec } from '../config.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
 
 if (!parentPort) throw new Error('server/inference/worker.ts must run as a worker thread');
 const port = parentPort;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import { activeSessions } from '../metrics/metrics.ts';
 import { FaceTracker } from '../pipeline/track.ts';
-import type { ParticipantInfo, ParticipantTimeline } from './protocol.ts';
+import type { ParticipantInfo, ParticipantTimeline } from '../../contract/socket.ts';
 import { ParticipantTimelines } from './timeline.ts';
 
 /**

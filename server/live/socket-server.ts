@@ -2,12 +2,12 @@ import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import type { z } from 'zod';
-import { AppError, toAppError } from '../errors.ts';
+import { AppError, toAppError } from '../../contract/errors.ts';
 import { connectedSockets, errorsTotal, frameLatencySeconds, framesDropped } from '../metrics/metrics.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { LatestFrameGate } from './backpressure.ts';
-import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from './protocol.ts';
-import { describeIssue, frameSchema, joinSchema, timelineSchema, videoSubscribeSchema } from './schemas.ts';
+import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from '../../contract/socket.ts';
+import { describeIssue, frameSchema, joinSchema, timelineSchema, videoSubscribeSchema } from '../../contract/socket-schemas.ts';
 import { type Participant, SessionRegistry, type SessionLimits } from './sessions.ts';
 
 /**

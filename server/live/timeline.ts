@@ -1,5 +1,5 @@
-import type { FaceResult } from '../pipeline/types.ts';
-import type { TimelineSample, TrackTimeline } from './protocol.ts';
+import type { Face } from '../../contract/socket.ts';
+import type { TimelineSample, TrackTimeline } from '../../contract/socket.ts';
 
 /**
  * One participant's emotion history, per track, bounded twice: the last `maxSamples` samples of
@@ -16,7 +16,7 @@ export class ParticipantTimelines {
     this.#maxTracks = maxTracks;
   }
 
-  add(faces: FaceResult[], seq: number, ts: number): void {
+  add(faces: Face[], seq: number, ts: number): void {
     for (const face of faces) {
       const samples = this.#tracks.get(face.trackId) ?? [];
       this.#tracks.delete(face.trackId);

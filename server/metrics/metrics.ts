@@ -1,5 +1,5 @@
 import client from 'prom-client';
-import { ERROR_CODES } from '../errors.ts';
+import { ERROR_CODES } from '../../contract/errors.ts';
 
 /**
  * Every Prometheus metric of the server, defined once. Prefix `moodwire_`, seconds for time,

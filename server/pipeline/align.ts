@@ -1,6 +1,8 @@
-import { AppError } from '../errors.ts';
-import type { AlignmentTemplate } from '../inference/model-card.ts';
-import type { Point, RgbFrame } from './types.ts';
+import { AppError } from '../../contract/errors.ts';
+import { type FacePoints, facePointsFrom68 } from '../../contract/face-points.ts';
+import type { Point } from '../../contract/geometry.ts';
+import type { AlignmentTemplate } from '../../contract/model-card.ts';
+import type { RgbFrame } from './types.ts';
 
 /**
  * Face alignment to FER2013 framing: a similarity transform (rotation, uniform scale,
@@ -13,29 +15,12 @@ import type { Point, RgbFrame } from './types.ts';
  * in crop pixels.
  */
 
-/** face-api's 68-point layout (iBUG 300-W): index ranges, end exclusive. */
-export const LANDMARKS_68 = {
-  count: 68,
-  /** eye on the image's left (the subject's right eye) */
-  leftEye: [36, 42],
-  /** eye on the image's right */
-  rightEye: [42, 48],
-  /** outer (48..59) and inner (60..67) lip contours */
-  mouth: [48, 68],
-} as const;
-
 /** x' = a*x - b*y + tx, y' = b*x + a*y + ty (a = s*cos(theta), b = s*sin(theta)). */
 export interface Similarity {
   a: number;
   b: number;
   tx: number;
   ty: number;
-}
-
-export interface FacePoints {
-  leftEye: Point;
-  rightEye: Point;
-  mouth: Point;
 }
 
 /** Relative least-squares weights of the three points; the eyes fix roll best, the mouth fixes scale on turned heads. */
@@ -50,32 +35,6 @@ export interface AlignWeights {
  * differences; the mouth still steadies the scale of turned heads).
  */
 export const DEFAULT_ALIGN_WEIGHTS: AlignWeights = { eyes: 2, mouth: 1 };
-
-function meanPoint(points: readonly Point[], from: number, to: number): Point {
-  let sx = 0;
-  let sy = 0;
-  for (let i = from; i < to; i++) {
-    const p = points[i]!;
-    sx += p[0];
-    sy += p[1];
-  }
-  return [sx / (to - from), sy / (to - from)];
-}
-
-/** Eye centres (mean of the 6 points of each eye) and mouth centre (mean of the 20 lip points). */
-export function facePointsFrom68(landmarks: readonly Point[]): FacePoints {
-  if (landmarks.length !== LANDMARKS_68.count) {
-    throw new AppError('bad_request', `expected ${LANDMARKS_68.count} landmarks, got ${landmarks.length}`);
-  }
-  for (const p of landmarks) {
-    if (!Number.isFinite(p[0]) || !Number.isFinite(p[1])) throw new AppError('bad_request', 'landmark is not finite');
-  }
-  return {
-    leftEye: meanPoint(landmarks, ...LANDMARKS_68.leftEye),
-    rightEye: meanPoint(landmarks, ...LANDMARKS_68.rightEye),
-    mouth: meanPoint(landmarks, ...LANDMARKS_68.mouth),
-  };
-}
 
 /**
  * Weighted least-squares similarity mapping `from[i]` onto `to[i]` (closed form, no reflection).

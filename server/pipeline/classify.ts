@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { EMOTIONS } from './emotions.ts';
+import { EMOTIONS } from '../../contract/emotions.ts';
 
 export interface Normalisation {
   scale: number;

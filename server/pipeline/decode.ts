@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import type { RgbFrame } from './types.ts';
 
 /** Size limits checked before any pixel is decoded. */

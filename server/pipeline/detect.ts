@@ -1,7 +1,14 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { DetectorSpec } from '../config.ts';
 import { type FaceApiTensor3D, faceapi } from './faceapi.ts';
-import type { Box } from './types.ts';
+import type { Box } from '../../contract/geometry.ts';
+
+/** Which face-api detector a path runs (see DETECTOR_* in server/config.ts). */
+export interface DetectorSpec {
+  kind: 'ssd' | 'tiny';
+  inputSize: number;
+  /** minimum detector confidence */
+  minScore: number;
+}
 
 export interface Detection {
   /** clipped to the image, whole pixels */

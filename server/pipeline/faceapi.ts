@@ -2,7 +2,7 @@ import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 
 /**
  * face-api's Node wasm build. It `require`s the same @tensorflow/tfjs instance that
- * server/inference/backend.ts initialises, so it runs on the backend chosen there.
+ * contract/backend.ts initialises, so it runs on the backend chosen there.
  * Weights come from the npm package folder (loadFromDisk), never from the network.
  */
 export { faceapi };

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { type FaceApiTensor3D, faceapi } from './faceapi.ts';
-import type { Box, Point } from './types.ts';
+import type { Box, Point } from '../../contract/geometry.ts';
 
 /**
  * 68 landmarks (face-api order) per face box, in source pixels. All faces of a frame go through

@@ -1,4 +1,4 @@
-import { EMOTIONS, type EmotionScores } from './emotions.ts';
+import { EMOTIONS, type EmotionScores } from '../../contract/emotions.ts';
 
 /**
  * Exponential moving average of emotion probabilities over time, so labels don't flicker.

@@ -1,6 +1,8 @@
-import { dominantEmotion } from './emotions.ts';
+import { dominantEmotion } from '../../contract/emotions.ts';
 import { EmaSmoother } from './smooth.ts';
-import type { Box, ClassifiedFace, FaceResult, Point } from './types.ts';
+import type { Box, Point } from '../../contract/geometry.ts';
+import type { Face } from '../../contract/socket.ts';
+import type { ClassifiedFace } from './types.ts';
 
 /**
  * Gives each face a trackId that stays the same across frames, and smooths its probabilities.
@@ -76,7 +78,7 @@ export class FaceTracker {
     return this.#tracks.length;
   }
 
-  update(faces: ClassifiedFace[], timestampMs: number): FaceResult[] {
+  update(faces: ClassifiedFace[], timestampMs: number): Face[] {
     this.#tracks = this.#tracks.filter((t) => timestampMs - t.lastSeenMs <= this.#maxAgeMs);
 
     // All candidate pairs, best first: high IoU and small landmark shift.

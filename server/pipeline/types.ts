@@ -1,14 +1,6 @@
-import type { Emotion, EmotionScores } from './emotions.ts';
-
-/** Axis-aligned box in source-image pixels. */
-export interface Box {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-export type Point = readonly [number, number];
+import type { EmotionScores } from '../../contract/emotions.ts';
+import type { Box, Point } from '../../contract/geometry.ts';
+import type { FrameTimings } from '../../contract/socket.ts';
 
 /** A decoded image: interleaved RGB bytes, row-major. */
 export interface RgbFrame {
@@ -20,25 +12,18 @@ export interface RgbFrame {
 /** Who a frame is analysed for: live streams have priority over files in the shared batcher. */
 export type FrameSource = 'live' | 'upload' | 'video';
 
-/** One face after detect -> landmarks -> align -> classify, before tracking. */
-export interface ClassifiedFace {
+/** One face after detect -> landmarks: where it is and how sure the detector was. */
+export interface DetectedFace {
   box: Box;
   /** detector confidence 0..1 */
   score: number;
   /** 68 landmarks in source pixels (face-api order) */
   landmarks: Point[];
-  emotions: EmotionScores;
-  dominant: Emotion;
 }
 
-/** A face as sent to clients: tracked and smoothed. */
-export interface FaceResult {
-  trackId: number;
-  box: Box;
-  score: number;
+/** A detected face after align -> classify, before tracking (which turns it into a wire `Face`). */
+export interface ClassifiedFace extends DetectedFace {
   emotions: EmotionScores;
-  dominant: Emotion;
-  smoothed: EmotionScores;
 }
 
 /** A frame's analysis before tracking: faces plus where the time went (milliseconds). */
@@ -46,7 +31,7 @@ export interface FrameAnalysis {
   width: number;
   height: number;
   faces: ClassifiedFace[];
-  timings: Partial<Record<'decode' | 'detect' | 'landmarks' | 'align' | 'classify' | 'total', number>>;
+  timings: FrameTimings;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import { FaceTracker, type TrackerOptions } from '../pipeline/track.ts';
 import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer } from '../pipeline/types.ts';
 import type { FfmpegBinaries } from './binaries.ts';

@@ -9,7 +9,7 @@ import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { loadConfig } from '../config.ts';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import { startInference, waitForModel } from '../inference/engine.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { resolveFfmpegBinaries } from './binaries.ts';

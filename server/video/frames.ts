@@ -1,6 +1,6 @@
 import ffmpeg from 'fluent-ffmpeg';
 import type { Readable } from 'node:stream';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import type { RgbFrame } from '../pipeline/types.ts';
 import type { FfmpegBinaries } from './binaries.ts';
 

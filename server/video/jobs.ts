@@ -1,4 +1,4 @@
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 
 export interface JobQueueOptions {
   /** Jobs running at once. */

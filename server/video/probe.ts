@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import type { FfprobeData, FfprobeStream } from 'fluent-ffmpeg';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import type { FfmpegBinaries } from './binaries.ts';
 
 /** What the decoder needs to know about a video before analysing it. */

@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import multer from 'multer';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import { probeVideo } from './probe.ts';
 import type { VideoServiceContext } from './service.ts';
 import type { VideoJob } from './store.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
-import { AppError } from '../errors.ts';
+import { AppError } from '../../contract/errors.ts';
 import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics.ts';
 import type { TrackerOptions } from '../pipeline/track.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { FaceResult } from '../pipeline/types.ts';
+import type { Face } from '../../contract/socket.ts';
 
 export type VideoJobStatus = 'queued' | 'running' | 'done' | 'failed';
 
@@ -30,7 +30,7 @@ export interface VideoJob {
 export interface VideoSample {
   index: number;
   t: number;
-  faces: FaceResult[];
+  faces: Face[];
 }
 
 interface JobRow {
@@ -206,7 +206,7 @@ export class VideoJobStore {
     return this.#statements.samples.all(id).map((row) => ({
       index: row.idx,
       t: row.t,
-      faces: JSON.parse(row.faces) as FaceResult[],
+      faces: JSON.parse(row.faces) as Face[],
     }));
   }
 

@@ -1,6 +1,6 @@
-import { EMOTIONS, dominantEmotion } from '../pipeline/emotions.ts';
-import type { Emotion, EmotionScores } from '../pipeline/emotions.ts';
-import type { Box } from '../pipeline/types.ts';
+import { EMOTIONS, dominantEmotion } from '../../contract/emotions.ts';
+import type { Emotion, EmotionScores } from '../../contract/emotions.ts';
+import type { Box } from '../../contract/geometry.ts';
 import type { VideoJob, VideoSample } from './store.ts';
 
 export interface TrackSample {

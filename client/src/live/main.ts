@@ -3,7 +3,7 @@
  * round trip), draw each face's box, emotion and probability bar over the video, chart this
  * page's face timelines, and show the other participants from `emotions` broadcasts.
  */
-import type { Ack, FrameResult, ParticipantTimeline, TimelineResult, WireFace } from '../../../server/live/protocol.ts';
+import type { Ack, FrameResult, ParticipantTimeline, TimelineResult, Face } from '../../../contract/socket.ts';
 import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
 import { byId, element, emotionBar, emotionChip, showMessage } from '../shared/dom.ts';
 import { FramePacer } from '../shared/frame-pacer.ts';
@@ -341,7 +341,7 @@ function renderStats(): void {
 }
 renderStats();
 
-function renderOwnTimelines(current: WireFace[]): void {
+function renderOwnTimelines(current: Face[]): void {
   const visible = new Set<number>();
   for (const series of ownTimeline.tracks()) {
     visible.add(series.trackId);
@@ -368,7 +368,7 @@ function renderOwnTimelines(current: WireFace[]): void {
   ui.ownTimelines.dataset.empty = ownCharts.size === 0 ? 'true' : 'false';
 }
 
-function updateTrackCard(entry: { root: HTMLElement; chart: EmotionTimelineChart; status: HTMLElement }, series: TrackSeries, face: WireFace | undefined): void {
+function updateTrackCard(entry: { root: HTMLElement; chart: EmotionTimelineChart; status: HTMLElement }, series: TrackSeries, face: Face | undefined): void {
   entry.chart.setPoints(series.points);
   entry.root.dataset.points = String(series.points.length);
   entry.status.replaceChildren(face ? emotionChip(face) : element('span', { className: 'muted', text: 'out of view' }));

@@ -1,5 +1,5 @@
 import { CategoryScale, Chart, Filler, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
-import type { EmotionScores } from '../../../server/live/protocol.ts';
+import type { EmotionScores } from '../../../contract/socket.ts';
 import { EMOTIONS, EMOTION_COLORS } from './emotions.ts';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip, Filler);

@@ -1,4 +1,4 @@
-import type { EmotionScores, WireFace } from '../../../server/live/protocol.ts';
+import type { EmotionScores, Face } from '../../../contract/socket.ts';
 import { EMOTIONS, EMOTION_COLORS, percent } from './emotions.ts';
 
 /** Small DOM helpers shared by both pages. */
@@ -35,7 +35,7 @@ export function emotionBar(scores: EmotionScores): HTMLElement {
 }
 
 /** "happy 72%" chip coloured by the emotion. */
-export function emotionChip(face: Pick<WireFace, 'dominant' | 'smoothed'>): HTMLElement {
+export function emotionChip(face: Pick<Face, 'dominant' | 'smoothed'>): HTMLElement {
   const chip = element('span', { className: 'chip', text: `${face.dominant} ${percent(face.smoothed[face.dominant])}` });
   chip.style.setProperty('--chip', EMOTION_COLORS[face.dominant]);
   return chip;

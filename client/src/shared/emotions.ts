@@ -1,5 +1,5 @@
-import { EMOTIONS } from '../../../server/pipeline/emotions.ts';
-import type { Emotion } from '../../../server/live/protocol.ts';
+import { EMOTIONS } from '../../../contract/emotions.ts';
+import type { Emotion } from '../../../contract/socket.ts';
 
 export { EMOTIONS };
 export type { Emotion };

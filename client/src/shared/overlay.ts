@@ -1,4 +1,4 @@
-import type { WireFace } from '../../../server/live/protocol.ts';
+import type { Face } from '../../../contract/socket.ts';
 import { EMOTIONS, EMOTION_COLORS, percent } from './emotions.ts';
 import { containRect, mapBox, type Size } from './geometry.ts';
 
@@ -8,7 +8,7 @@ import { containRect, mapBox, type Size } from './geometry.ts';
  * contain` mapping the browser applies to the picture, so they line up at any window size.
  */
 export interface OverlayFrame {
-  faces: WireFace[];
+  faces: Face[];
   /** size of the analysed JPEG (the boxes' pixel space) */
   frame: Size;
 }
@@ -35,7 +35,7 @@ export function drawOverlay(canvas: HTMLCanvasElement, video: HTMLVideoElement, 
   for (const face of overlay.faces) drawFace(ctx, face, mapBox(face.box, overlay.frame, picture, mirrored), cssWidth);
 }
 
-function drawFace(ctx: CanvasRenderingContext2D, face: WireFace, box: { x: number; y: number; width: number; height: number }, canvasWidth: number): void {
+function drawFace(ctx: CanvasRenderingContext2D, face: Face, box: { x: number; y: number; width: number; height: number }, canvasWidth: number): void {
   const color = EMOTION_COLORS[face.dominant];
   ctx.lineWidth = 3;
   ctx.strokeStyle = color;

@@ -1,4 +1,4 @@
-import type { EmotionsEvent, ParticipantInfo, WireFace } from '../../../server/live/protocol.ts';
+import type { EmotionsEvent, ParticipantInfo, Face } from '../../../contract/socket.ts';
 import { TimelineBuffer } from './timeline-buffer.ts';
 
 /**
@@ -11,7 +11,7 @@ export interface RemoteParticipant {
   participantId: string;
   name: string | undefined;
   present: boolean;
-  faces: WireFace[];
+  faces: Face[];
   lastSeq: number;
   lastEventAt: number | undefined;
   timeline: TimelineBuffer;

@@ -1,4 +1,4 @@
-import { SESSION_ID_PATTERN } from '../../../server/live/protocol.ts';
+import { SESSION_ID_PATTERN } from '../../../contract/socket.ts';
 
 /** Session ids in the URL (`?session=ID`): read, validate, and make new ones people can read aloud. */
 export function isValidSessionId(id: string): boolean {

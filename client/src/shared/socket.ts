@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../../server/live/protocol.ts';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../../contract/socket.ts';
 
 export type MoodwireSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

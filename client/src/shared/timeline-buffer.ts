@@ -1,4 +1,4 @@
-import type { Emotion, EmotionScores } from '../../../server/live/protocol.ts';
+import type { Emotion, EmotionScores } from '../../../contract/socket.ts';
 
 /**
  * Bounded per-track emotion series for the live charts: each track keeps at most `maxSamples`

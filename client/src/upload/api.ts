@@ -2,7 +2,7 @@
  * The video API as the upload page uses it: an XHR upload (for upload progress events), job status
  * polling and the timeline. Server errors arrive as `{error:{code,message}}`.
  */
-import type { Emotion, EmotionScores } from '../../../server/live/protocol.ts';
+import type { Emotion, EmotionScores } from '../../../contract/socket.ts';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { EMOTIONS } from '../pipeline/emotions.ts';
+import { EMOTIONS } from './emotions.ts';
 
 /**
  * card.json beside model.json: everything the server needs to feed the model correctly

@@ -7,6 +7,10 @@ export const ERROR_CODES = {
   invalid_payload: 400,
   invalid_session_id: 400,
   not_joined: 409,
+  /** the session already has its maximum of present participants */
+  session_full: 409,
+  /** the server already holds its maximum of live sessions */
+  too_many_sessions: 503,
   unsupported_media_type: 415,
   undecodable_image: 422,
   undecodable_video: 422,
@@ -21,15 +25,16 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** The codes that can reach a socket.io client (the rest belong to HTTP routes only). */
+export type WireErrorCode = Exclude<ErrorCode, 'unsupported_media_type' | 'undecodable_video' | 'payload_too_large'>;
+
 export class AppError extends Error {
   readonly code: ErrorCode;
-  readonly details?: unknown;
 
-  constructor(code: ErrorCode, message: string, details?: unknown) {
+  constructor(code: ErrorCode, message: string) {
     super(message);
     this.name = 'AppError';
     this.code = code;
-    this.details = details;
   }
 
   get httpStatus(): number {

@@ -1,11 +1,11 @@
-import type { DetectorSpec } from '../config.ts';
-import { AppError } from '../errors.ts';
-import type { DynamicBatcher } from '../inference/batcher.ts';
-import type { InferencePool } from '../inference/worker-pool.ts';
-import type { FrameInput, PreparedFrame } from '../inference/worker-protocol.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import { AppError } from '../../contract/errors.ts';
+import type { DynamicBatcher } from './batcher.ts';
+import type { InferencePool } from './worker-pool.ts';
+import type { FrameInput, PreparedFrame } from './worker-protocol.ts';
 import { facesClassified, framesProcessed, framesReceived, stageSeconds } from '../metrics/metrics.ts';
-import { EMOTIONS, dominantEmotion, scoresFromArray } from './emotions.ts';
-import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame } from './types.ts';
+import { EMOTIONS, dominantEmotion, scoresFromArray } from '../../contract/emotions.ts';
+import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame } from '../pipeline/types.ts';
 
 /**
  * The whole per-frame pipeline for every path (live, upload, video):

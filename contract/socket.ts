@@ -1,25 +1,18 @@
 /**
  * The socket.io protocol of Moodwire, shared by the server, the browser client and the tests.
- * Types only (no Node imports): the browser bundle imports this file. docs/protocol.md describes
- * the same events in prose. Every acknowledged event answers `Ack<T>`.
+ * What clients send is defined once, as zod schemas in socket-schemas.ts (the server validates
+ * with them); the request types here are inferred from those schemas. What the server sends is
+ * typed here. Type-only imports apart from the session id pattern, so the browser bundle stays
+ * free of zod. docs/protocol.md describes the same events in prose; every acknowledged event
+ * answers `Ack<T>`.
  */
-import type { Emotion, EmotionScores } from '../pipeline/emotions.ts';
+import type { z } from 'zod';
+import type { Emotion, EmotionScores } from './emotions.ts';
+import type { WireErrorCode } from './errors.ts';
+import type { Box } from './geometry.ts';
+import type { frameSchema, joinSchema, leaveSchema, timelineSchema, videoSubscribeSchema } from './socket-schemas.ts';
 
-export type { Emotion, EmotionScores };
-
-/** Stable error codes (a subset of server/errors.ts ERROR_CODES that can reach a socket). */
-export type WireErrorCode =
-  | 'bad_request'
-  | 'invalid_payload'
-  | 'invalid_session_id'
-  | 'not_joined'
-  | 'undecodable_image'
-  | 'image_too_large'
-  | 'frame_dropped'
-  | 'queue_full'
-  | 'not_ready'
-  | 'not_found'
-  | 'internal';
+export type { Box, Emotion, EmotionScores, WireErrorCode };
 
 export interface WireError {
   code: WireErrorCode;
@@ -31,35 +24,40 @@ export type Ack<T> = ({ ok: true } & T) | { ok: false; error: WireError };
 /** 1-64 characters of A-Z a-z 0-9 _ - */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface WireBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-/** One face in a frame: box in source pixels, raw and smoothed probabilities (each sums to 1). */
-export interface WireFace {
+/** One face in a frame, tracked and smoothed: what live frames, uploads and video samples return. */
+export interface Face {
   /** stable across frames of one participant (or one video job) while the face stays in view */
   trackId: number;
-  box: WireBox;
+  /** source pixels */
+  box: Box;
   /** detector confidence 0..1 */
   score: number;
-  /** this frame's classifier output */
+  /** this frame's classifier output (sums to 1) */
   emotions: EmotionScores;
-  /** label of `smoothed` (does not flicker) */
+  /** label of `smoothed` */
   dominant: Emotion;
-  /** exponential moving average of `emotions` over time for this track */
+  /** exponential moving average of `emotions` over time for this track (sums to 1) */
   smoothed: EmotionScores;
 }
 
+/** The stages a frame's time is reported for; `server` is the whole time on the server, queues included. */
+export const TIMING_KEYS = ['decode', 'detect', 'landmarks', 'align', 'classify', 'total', 'server'] as const;
+export type TimingKey = (typeof TIMING_KEYS)[number];
 /** Milliseconds spent per stage of the server pipeline for one frame. */
-export type FrameTimings = Partial<Record<'decode' | 'detect' | 'landmarks' | 'align' | 'classify' | 'total' | 'server', number>>;
+export type FrameTimings = Partial<Record<TimingKey, number>>;
 
-export interface JoinRequest {
-  sessionId: string;
+export type JoinRequest = z.input<typeof joinSchema>;
+export type LeaveRequest = z.input<typeof leaveSchema>;
+/** `image`: JPEG, PNG or WebP bytes (ArrayBuffer or Uint8Array; a Buffer in Node). */
+export type FrameRequest = z.input<typeof frameSchema>;
+export type TimelineRequest = z.input<typeof timelineSchema>;
+export type VideoSubscribeRequest = z.input<typeof videoSubscribeSchema>;
+
+export interface ParticipantInfo {
+  participantId: string;
   name?: string;
 }
+
 export interface JoinResult {
   participantId: string;
   sessionId: string;
@@ -67,23 +65,11 @@ export interface JoinResult {
   participants: ParticipantInfo[];
 }
 
-export interface ParticipantInfo {
-  participantId: string;
-  name?: string;
-}
-
-/** `image`: JPEG, PNG or WebP bytes (ArrayBuffer, typed array or Blob in the browser; Buffer in Node). */
-export interface FrameRequest {
-  seq: number;
-  /** client time of capture (ms); echoed in `emotions` events and timelines */
-  ts?: number;
-  image: ArrayBuffer | ArrayBufferView | Blob;
-}
 export interface FrameResult {
   seq: number;
   width: number;
   height: number;
-  faces: WireFace[];
+  faces: Face[];
   timings: FrameTimings;
 }
 
@@ -91,14 +77,7 @@ export interface EmotionsEvent {
   participantId: string;
   seq: number;
   ts: number;
-  faces: WireFace[];
-}
-
-export interface TimelineRequest {
-  /** only this participant (default: everyone in the session) */
-  participantId?: string;
-  /** only samples with ts > sinceTs */
-  sinceTs?: number;
+  faces: Face[];
 }
 
 export interface TimelineSample {
@@ -126,21 +105,20 @@ export interface TimelineResult {
   participants: ParticipantTimeline[];
 }
 
-export interface VideoSubscribeRequest {
-  id: string;
-}
-
-/** Progress of a video job, forwarded from the video service to the room `video:<id>`. */
+/** Progress of a video job, sent to the sockets that subscribed to it. */
 export interface VideoProgressEvent {
   id: string;
-  status: string;
+  status: 'queued' | 'running' | 'done' | 'failed';
+  /** 0..1 */
   progress: number;
-  [key: string]: unknown;
+  durationSec?: number;
+  sampledFps?: number;
+  error?: string;
 }
 
 export interface ClientToServerEvents {
   'session:join': (request: JoinRequest, ack: (result: Ack<JoinResult>) => void) => void;
-  'session:leave': (request: Record<string, never>, ack: (result: Ack<Record<string, never>>) => void) => void;
+  'session:leave': (request: LeaveRequest, ack: (result: Ack<Record<never, never>>) => void) => void;
   frame: (request: FrameRequest, ack: (result: Ack<FrameResult>) => void) => void;
   'timeline:get': (request: TimelineRequest, ack: (result: Ack<TimelineResult>) => void) => void;
   'video:subscribe': (request: VideoSubscribeRequest, ack: (result: Ack<{ id: string }>) => void) => void;

@@ -1,12 +1,16 @@
+/**
+ * zod schemas for every client payload: the socket handlers validate at the edge with these, and
+ * the request types of socket.ts are inferred from them.
+ */
 import { z } from 'zod';
-import { SESSION_ID_PATTERN } from './protocol.ts';
-
-/** zod schemas for every client payload; the socket handlers validate at the edge with these. */
+import { SESSION_ID_PATTERN } from './socket.ts';
 
 export const joinSchema = z.object({
   sessionId: z.string().regex(SESSION_ID_PATTERN, 'session ids are 1-64 characters of A-Z a-z 0-9 _ -'),
   name: z.string().trim().min(1).max(64).optional(),
 });
+
+export const leaveSchema = z.object({}).default({});
 
 const binary = z.custom<Uint8Array | ArrayBuffer>((v) => v instanceof Uint8Array || v instanceof ArrayBuffer, {
   message: 'image must be binary (JPEG, PNG or WebP bytes), not a string or object',
