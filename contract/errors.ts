@@ -46,6 +46,18 @@ export class AppError extends Error {
   }
 }
 
+/** The code a socket client receives: HTTP-only codes become `bad_request`. */
+export function toWireErrorCode(code: ErrorCode): WireErrorCode {
+  switch (code) {
+    case 'unsupported_media_type':
+    case 'undecodable_video':
+    case 'payload_too_large':
+      return 'bad_request';
+    default:
+      return code;
+  }
+}
+
 /** Any thrown value as an AppError; unknown failures become `internal` without leaking internals. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;

@@ -1,12 +1,12 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * Reads and writes tfjs layers models as model.json + one weights .bin on disk. tfjs's own
  * `file://` handler ships only with tfjs-node, which cannot install everywhere, so this is the
  * path used on every backend.
  */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
 export function directoryIO(dir: string): tf.io.IOHandler {
   return {
     async load(): Promise<tf.io.ModelArtifacts> {

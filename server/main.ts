@@ -1,6 +1,8 @@
 /**
- * Composition root: configuration, logger, server; graceful shutdown on SIGINT/SIGTERM (stop
- * accepting, let frames in flight finish up to SHUTDOWN_GRACE_MS, stop the workers).
+ * Composition root: configuration, logger, server. On SIGINT/SIGTERM it closes the server: sockets
+ * are disconnected (frames still in analysis are not answered), running video jobs stop and are
+ * resumed by the next start, the inference workers end. If that takes longer than
+ * SHUTDOWN_GRACE_MS the process exits with status 1 anyway.
  */
 import { pino } from 'pino';
 import { loadConfig } from './config.ts';

@@ -90,10 +90,13 @@ describe('readiness and model hot reload', { timeout: 300_000 }, () => {
   it('keeps the old model when the new files are broken', async () => {
     const watcher = server.inference()!.watcher;
     const before = (await readyz(server.url)).body.modelVersion;
+    const tensorsBefore = (await server.inference()!.pool.memory()).map((m) => m.numTensors);
     const failed = once(watcher, 'reload-failed', { signal: AbortSignal.timeout(60_000) });
     await writeAtomically(path.join(dir, 'model.json'), '{"modelTopology": {"broken": true}, "weightsManifest": []}');
     await failed;
     assert.equal((await readyz(server.url)).body.modelVersion, before);
+    // Every worker still holds exactly its old model: no half-loaded candidate is left behind.
+    assert.deepEqual((await server.inference()!.pool.memory()).map((m) => m.numTensors), tensorsBefore);
     const ack = await request<FrameResult>(socket!, 'frame', { seq: 100, image: readPhoto('group4.jpg') });
     assert.equal(ack.ok, true, JSON.stringify(ack));
   });

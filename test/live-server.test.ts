@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { EMOTIONS } from '../contract/emotions.ts';
-import type { EmotionsEvent, FrameResult, JoinResult, TimelineResult, Face } from '../contract/socket.ts';
+import type { Ack, EmotionsEvent, Face, FrameResult, JoinResult, TimelineResult } from '../contract/socket.ts';
 import type { RunningServer } from '../server/server.ts';
 import { type TestClient, connectClient, matchFaces, photoNames, readPhoto, referenceFaces, request, startTestServer } from './live-support.ts';
 
@@ -173,6 +173,10 @@ describe('live server', { timeout: 600_000 }, () => {
     const huge = await sharp({ create: { width: 5000, height: 4000, channels: 3, background: '#808080' } }).png().toBuffer();
     assert.ok(huge.byteLength < MAX_IMAGE_BYTES);
     assert.equal(await codeOf({ seq: 1, image: huge }), 'image_too_large');
+    // A callback alone, without a payload, is answered too.
+    assert.equal(await codeOf(undefined), 'invalid_payload');
+    const callbackOnly = await (socket.timeout(10_000) as unknown as { emitWithAck(event: string): Promise<Ack<FrameResult>> }).emitWithAck('frame');
+    assert.equal(callbackOnly.ok ? 'ok' : callbackOnly.error.code, 'invalid_payload');
     // A frame with no callback must not break anything either.
     socket.emit('frame', 'no ack' as never, undefined as never);
     const good = await request<FrameResult>(socket, 'frame', { seq: 2, image });

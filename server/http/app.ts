@@ -1,3 +1,7 @@
+/**
+ * The express app: health and readiness, Prometheus metrics, single-image analysis, the video
+ * API (mounted when the video service is given) and the built browser client at `/`.
+ */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type Router } from 'express';
@@ -9,10 +13,6 @@ import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { analyzeRouter } from './analyze-route.ts';
 import { errorHandler } from './errors.ts';
 
-/**
- * The express app: health and readiness, Prometheus metrics, single-image analysis, the video
- * API (mounted when the video service is given) and the built browser client at `/`.
- */
 export interface AppDeps {
   analyzer: () => FrameAnalyzer | undefined;
   pool: () => InferencePool | undefined;

@@ -1,18 +1,18 @@
-import type { DetectorSpec } from '../pipeline/detect.ts';
+/**
+ * The whole per-frame pipeline for every path (live, upload, video), as the main thread schedules
+ * it: a worker decodes, detects, finds landmarks and aligns (pool, by source priority), then the
+ * aligned crops of all frames in flight share classifier batches (dynamic batcher).
+ * Tracking and smoothing are per stream and happen in the caller (see pipeline/track.ts).
+ */
 import { AppError } from '../../contract/errors.ts';
+import { EMOTIONS, scoresFromArray } from '../../contract/emotions.ts';
+import { facesClassified, framesProcessed, framesReceived, stageSeconds } from '../metrics/metrics.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame } from '../pipeline/types.ts';
 import type { DynamicBatcher } from './batcher.ts';
 import type { InferencePool } from './worker-pool.ts';
 import type { FrameInput, PreparedFrame } from './worker-protocol.ts';
-import { facesClassified, framesProcessed, framesReceived, stageSeconds } from '../metrics/metrics.ts';
-import { EMOTIONS, dominantEmotion, scoresFromArray } from '../../contract/emotions.ts';
-import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame } from '../pipeline/types.ts';
 
-/**
- * The whole per-frame pipeline for every path (live, upload, video):
- * a worker decodes, detects, finds landmarks and aligns (pool, by source priority), then the
- * aligned crops of all frames in flight share classifier batches (dynamic batcher).
- * Tracking and smoothing are per stream and happen in the caller (see track.ts).
- */
 export interface AnalyzerDeps {
   pool: Pick<InferencePool, 'prepare'>;
   /** one aligned crop in, 7 probabilities out */
@@ -51,10 +51,9 @@ export class PipelineAnalyzer implements FrameAnalyzer {
     const probabilities = await this.#deps.batcher.submit(splitCrops(prepared), source);
     const classify = performance.now() - classifyStarted;
 
-    const faces: ClassifiedFace[] = prepared.faces.map((face, i) => {
-      const emotions = scoresFromArray(normalised(probabilities[i]!));
-      return { box: face.box, score: face.score, landmarks: face.landmarks, emotions, dominant: dominantEmotion(emotions) };
-    });
+    const faces = prepared.faces.map(
+      (face, i): ClassifiedFace => ({ box: face.box, score: face.score, landmarks: face.landmarks, emotions: scoresFromArray(normalised(probabilities[i]!)) }),
+    );
     const total = performance.now() - started;
     const timings = { ...prepared.timings, classify, total };
     for (const [stage, ms] of Object.entries(timings)) stageSeconds.observe({ stage, source }, ms / 1000);

@@ -48,10 +48,6 @@ export class DynamicBatcher<In, Out> {
     return this.#size;
   }
 
-  get running(): number {
-    return this.#running;
-  }
-
   /** Items of one caller (e.g. the faces of one frame) enter together, so they share a batch when they fit. */
   submit(items: In[], priority: string): Promise<Out[]> {
     if (items.length === 0) return Promise.resolve([]);

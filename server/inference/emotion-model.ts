@@ -1,14 +1,14 @@
+/**
+ * The emotion classifier as loaded in one worker: the tfjs model plus the card that says how to
+ * feed it (input size, normalisation, alignment template). Loaded, checked and warmed up before
+ * it replaces an older one, so a broken new model never takes over.
+ */
 import type * as tf from '@tensorflow/tfjs';
 import { classifyCrops } from '../pipeline/classify.ts';
 import type { AlignmentTemplate, MirrorAverageSetting, ModelCard } from '../../contract/model-card.ts';
 import { readModelCard } from '../../contract/model-card.ts';
 import { loadLayersModelFromDir } from '../../contract/model-io.ts';
 
-/**
- * The emotion classifier as loaded in one worker: the tfjs model plus the card that says how to
- * feed it (input size, normalisation, alignment template). Loaded, checked and warmed up before
- * it replaces an older one, so a broken new model never takes over.
- */
 export class EmotionModel {
   readonly card: ModelCard;
   /** average each crop with its mirror image: the card's choice unless the server overrides it */

@@ -1,3 +1,8 @@
+/**
+ * Everything inference, wired once: the worker pool (each worker: tfjs backend, face-api nets,
+ * emotion model), the dynamic batcher in front of the classifier, the analyzer every path uses,
+ * and the model watcher for hot reload. Resolves once every model is loaded and warmed up.
+ */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -9,11 +14,6 @@ import { DynamicBatcher } from './batcher.ts';
 import { ModelWatcher } from './model-watcher.ts';
 import { InferencePool } from './worker-pool.ts';
 
-/**
- * Everything inference, wired once: the worker pool (each worker: tfjs backend, face-api nets,
- * emotion model), the dynamic batcher in front of the classifier, the analyzer every path uses,
- * and the model watcher for hot reload. Resolves once every model is loaded and warmed up.
- */
 export interface Inference {
   pool: InferencePool;
   batcher: DynamicBatcher<Float32Array, Float32Array>;
@@ -65,7 +65,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
         joined.set(crop, offset);
         offset += crop.length;
       }
-      const { probabilities } = await pool.classify(joined, crops.length);
+      const probabilities = await pool.classify(joined, crops.length);
       const k = EMOTIONS.length;
       return crops.map((_, i) => probabilities.slice(i * k, (i + 1) * k));
     },

@@ -1,46 +1,46 @@
-import type { Worker } from 'node:worker_threads';
-import { createTsWorker } from '../../contract/ts-worker.ts';
-import type { Logger } from 'pino';
-import type { DetectorSpec } from '../pipeline/detect.ts';
-import { AppError } from '../../contract/errors.ts';
-import { queueDepth } from '../metrics/metrics.ts';
-import type { FrameSource } from '../pipeline/types.ts';
-import type {
-  ClassifyResult,
-  FrameInput,
-  MemoryResult,
-  PreparedFrame,
-  ReloadResult,
-  WorkerInit,
-  WorkerReply,
-  WorkerRequest,
-} from './worker-protocol.ts';
-
 /**
  * A fixed set of inference worker threads and one priority queue in front of them.
  * Each worker runs one task at a time; an idle worker takes the most urgent task:
  * classifier batches first (they finish frames already paid for), then live frames, then
  * uploads, then video frames, so files never starve live streams. Each frame queue is bounded
- * and refuses work with `queue_full` instead of growing.
+ * and refuses work with `queue_full` instead of growing. Every call is typed by the map in
+ * worker-protocol.ts.
  */
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { AppError } from '../../contract/errors.ts';
+import { createTsWorker } from '../../contract/ts-worker.ts';
+import { queueDepth } from '../metrics/metrics.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import type { FrameSource } from '../pipeline/types.ts';
+import {
+  type CallKind,
+  type FrameInput,
+  isResultOf,
+  type MemoryResult,
+  type PreparedFrame,
+  type RequestOf,
+  type WorkerCalls,
+  type WorkerInit,
+  type WorkerReply,
+  type WorkerResult,
+} from './worker-protocol.ts';
 
 type Lane = 'classify' | FrameSource;
 const LANES: readonly Lane[] = ['classify', 'live', 'upload', 'video'];
 
-type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-type TaskMessage = DistributiveOmit<WorkerRequest, 'id'>;
-
+/** One call on its way: how to send it to a worker and how to settle it when the worker answers. */
 interface Task {
-  message: TaskMessage;
-  transfer: ArrayBuffer[];
-  resolve: (value: unknown) => void;
-  reject: (error: Error) => void;
+  /** queued tasks occupy their worker until answered; control calls do not */
+  queued: boolean;
+  send(worker: Worker, id: number): void;
+  settle(reply: WorkerResult): void;
+  reject(error: Error): void;
 }
 
 interface Slot {
   worker: Worker;
   busy: boolean;
-  backend: string;
   pending: Map<number, Task>;
 }
 
@@ -93,27 +93,35 @@ export class InferencePool {
 
   prepare(input: FrameInput, source: FrameSource, detector: DetectorSpec): Promise<PreparedFrame> {
     const transfer = input.kind === 'encoded' ? [input.bytes.buffer as ArrayBuffer] : [input.data.buffer as ArrayBuffer];
-    return this.#enqueue(source, { type: 'prepare', input, detector }, transfer) as Promise<PreparedFrame>;
+    return this.#enqueue(source, 'prepare', { input, detector }, transfer);
   }
 
-  classify(crops: Float32Array, count: number): Promise<ClassifyResult> {
-    return this.#enqueue('classify', { type: 'classify', crops, count }, [crops.buffer as ArrayBuffer]) as Promise<ClassifyResult>;
+  async classify(crops: Float32Array, count: number): Promise<Float32Array> {
+    const { probabilities } = await this.#enqueue('classify', 'classify', { crops, count }, [crops.buffer as ArrayBuffer]);
+    return probabilities;
   }
 
   /**
-   * Loads a new emotion model in every worker; each swaps only after its copy loaded and warmed
-   * up, and batches running meanwhile finish on the old one. Rejects (keeping the old model) if
-   * any worker fails; workers that already swapped keep the new one, which is valid as well.
+   * Replaces the emotion model in every worker, or in none: each worker first loads and warms up
+   * the new model beside the old one; only when all have, each swaps. If any fails to load, every
+   * worker drops the candidate, the old model stays everywhere and this rejects.
    */
   async reload(modelDir: string): Promise<string> {
-    const results = await Promise.all(this.#slots.map((slot) => this.#direct(slot, { type: 'reload', modelDir }) as Promise<ReloadResult>));
-    this.#modelVersion = results[0]?.modelVersion ?? this.#modelVersion;
+    const slots = [...this.#slots];
+    const loaded = await Promise.allSettled(slots.map((slot) => this.#direct(slot, 'load-model', { modelDir })));
+    const failure = loaded.find((result) => result.status === 'rejected');
+    if (failure) {
+      await Promise.allSettled(slots.map((slot) => this.#direct(slot, 'drop-model', {})));
+      throw failure.reason;
+    }
+    const swapped = await Promise.all(slots.map((slot) => this.#direct(slot, 'swap-model', {})));
+    this.#modelVersion = swapped[0]?.modelVersion ?? this.#modelVersion;
     return this.#modelVersion;
   }
 
   /** Live tensors per worker (for leak tests and metrics). */
   memory(): Promise<MemoryResult[]> {
-    return Promise.all(this.#slots.map((slot) => this.#direct(slot, { type: 'memory' }) as Promise<MemoryResult>));
+    return Promise.all(this.#slots.map((slot) => this.#direct(slot, 'memory', {})));
   }
 
   depth(lane: Lane): number {
@@ -132,12 +140,11 @@ export class InferencePool {
   #spawn(): Promise<void> {
     return new Promise((resolve, reject) => {
       const worker = createTsWorker(WORKER_URL, { workerData: this.#options.init });
-      const slot: Slot = { worker, busy: false, backend: 'unknown', pending: new Map() };
+      const slot: Slot = { worker, busy: false, pending: new Map() };
       let started = false;
       worker.on('message', (reply: WorkerReply) => {
         if (reply.type === 'ready') {
           started = true;
-          slot.backend = reply.backend;
           this.#backend = reply.backend;
           this.#modelVersion = reply.modelVersion;
           this.#slots.push(slot);
@@ -153,8 +160,8 @@ export class InferencePool {
         const task = slot.pending.get(reply.id);
         if (!task) return;
         slot.pending.delete(reply.id);
-        if (task.message.type === 'prepare' || task.message.type === 'classify') slot.busy = false;
-        if (reply.ok) task.resolve(reply.value);
+        if (task.queued) slot.busy = false;
+        if (reply.ok) task.settle(reply);
         else task.reject(new AppError(reply.error.code, reply.error.message));
         this.#dispatch();
       });
@@ -176,25 +183,49 @@ export class InferencePool {
     });
   }
 
-  #enqueue(lane: Lane, message: TaskMessage, transfer: ArrayBuffer[]): Promise<unknown> {
+  /** A task for one call whose promise settles with that call's reply type. */
+  #task<K extends CallKind>(
+    kind: K,
+    request: WorkerCalls[K]['request'],
+    transfer: ArrayBuffer[],
+    queued: boolean,
+    resolve: (value: WorkerCalls[K]['reply']) => void,
+    reject: (error: Error) => void,
+  ): Task {
+    return {
+      queued,
+      send(worker, id) {
+        const message: RequestOf<K> = { ...request, id, kind };
+        worker.postMessage(message, transfer);
+      },
+      settle(reply) {
+        if (isResultOf(reply, kind)) resolve(reply.value);
+        else reject(new AppError('internal', `the inference worker answered ${reply.kind} to ${kind}`));
+      },
+      reject,
+    };
+  }
+
+  #enqueue<K extends CallKind>(lane: Lane, kind: K, request: WorkerCalls[K]['request'], transfer: ArrayBuffer[]): Promise<WorkerCalls[K]['reply']> {
     if (this.#closing) return Promise.reject(new AppError('not_ready', 'the server is shutting down'));
     const queue = this.#queues.get(lane)!;
     if (lane !== 'classify' && queue.length >= this.#options.queueLimits[lane]) {
       return Promise.reject(new AppError('queue_full', `too many ${lane} frames are waiting; try again later`));
     }
     return new Promise((resolve, reject) => {
-      queue.push({ message, transfer, resolve, reject });
+      queue.push(this.#task(kind, request, transfer, true, resolve, reject));
       this.#updateDepth();
       this.#dispatch();
     });
   }
 
-  /** Control messages bypass the queue: the worker handles them between (or during async parts of) tasks. */
-  #direct(slot: Slot, message: TaskMessage): Promise<unknown> {
+  /** Control calls bypass the queue: the worker handles them between (or during async parts of) tasks. */
+  #direct<K extends CallKind>(slot: Slot, kind: K, request: WorkerCalls[K]['request']): Promise<WorkerCalls[K]['reply']> {
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
-      slot.pending.set(id, { message, transfer: [], resolve, reject });
-      slot.worker.postMessage({ ...message, id } as WorkerRequest);
+      const task = this.#task(kind, request, [], false, resolve, reject);
+      slot.pending.set(id, task);
+      task.send(slot.worker, id);
     });
   }
 
@@ -206,7 +237,7 @@ export class InferencePool {
       const id = this.#nextId++;
       slot.busy = true;
       slot.pending.set(id, task);
-      slot.worker.postMessage({ ...task.message, id } as WorkerRequest, task.transfer);
+      task.send(slot.worker, id);
     }
     this.#updateDepth();
   }

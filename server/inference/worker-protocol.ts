@@ -1,10 +1,14 @@
-import type { DetectorSpec } from '../pipeline/detect.ts';
+/**
+ * The calls between the main thread and an inference worker (structured clone + transfer), as one
+ * map keyed by kind: each kind's request and reply types are declared once here, and both sides
+ * are typed from it (the pool's `call`, the worker's handler table), so no reply is cast.
+ */
 import type { ErrorCode } from '../../contract/errors.ts';
 import type { BackendChoice } from '../../contract/backend.ts';
 import type { MirrorAverageSetting } from '../../contract/model-card.ts';
-import type { Box, Point } from '../../contract/geometry.ts';
-
-/** Messages between the main thread and an inference worker (structured clone + transfer). */
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import type { DetectedFace } from '../pipeline/types.ts';
+import type { FrameTimings } from '../../contract/socket.ts';
 
 export interface WorkerInit {
   backend: BackendChoice;
@@ -21,28 +25,45 @@ export type FrameInput =
   | { kind: 'encoded'; bytes: Uint8Array }
   | { kind: 'rgb'; data: Uint8Array; width: number; height: number };
 
-export interface PreparedFace {
-  box: Box;
-  score: number;
-  landmarks: Point[];
-}
-
 /** A frame after decode -> detect -> landmarks -> align: faces and their aligned crops, ready for the batcher. */
 export interface PreparedFrame {
   width: number;
   height: number;
-  faces: PreparedFace[];
+  faces: DetectedFace[];
   /** faces.length aligned grey crops of cropSize x cropSize, concatenated */
   crops: Float32Array;
   cropSize: number;
-  timings: { decode: number; detect: number; landmarks: number; align: number };
+  timings: Pick<FrameTimings, 'decode' | 'detect' | 'landmarks' | 'align'>;
 }
 
-export type WorkerRequest =
-  | { type: 'prepare'; id: number; input: FrameInput; detector: DetectorSpec }
-  | { type: 'classify'; id: number; crops: Float32Array; count: number }
-  | { type: 'reload'; id: number; modelDir: string }
-  | { type: 'memory'; id: number };
+export interface MemoryResult {
+  numTensors: number;
+  numBytes: number;
+}
+
+type Empty = Record<never, never>;
+
+export interface WorkerCalls {
+  /** decode -> detect -> landmarks -> align of one frame */
+  prepare: { request: { input: FrameInput; detector: DetectorSpec }; reply: PreparedFrame };
+  /** one batch of aligned crops -> count x 7 probabilities */
+  classify: { request: { crops: Float32Array; count: number }; reply: { probabilities: Float32Array } };
+  /** loads and warms up a candidate emotion model beside the one in use */
+  'load-model': { request: { modelDir: string }; reply: { modelVersion: string } };
+  /** puts the loaded candidate in use and frees the old model */
+  'swap-model': { request: Empty; reply: { modelVersion: string } };
+  /** frees the loaded candidate (another worker failed to load it) */
+  'drop-model': { request: Empty; reply: Empty };
+  /** live tensors (for leak tests and metrics) */
+  memory: { request: Empty; reply: MemoryResult };
+}
+
+export type CallKind = keyof WorkerCalls;
+export type RequestOf<K extends CallKind> = { id: number; kind: K } & WorkerCalls[K]['request'];
+export type ResultOf<K extends CallKind> = { type: 'result'; id: number; ok: true; kind: K; value: WorkerCalls[K]['reply'] };
+
+export type WorkerRequest = { [K in CallKind]: RequestOf<K> }[CallKind];
+export type WorkerResult = { [K in CallKind]: ResultOf<K> }[CallKind];
 
 export interface WorkerFailure {
   code: ErrorCode;
@@ -52,19 +73,10 @@ export interface WorkerFailure {
 export type WorkerReply =
   | { type: 'ready'; backend: string; modelVersion: string }
   | { type: 'init-failed'; message: string }
-  | { type: 'result'; id: number; ok: true; value: unknown }
+  | WorkerResult
   | { type: 'result'; id: number; ok: false; error: WorkerFailure };
 
-export interface ClassifyResult {
-  probabilities: Float32Array;
-  modelVersion: string;
-}
-
-export interface ReloadResult {
-  modelVersion: string;
-}
-
-export interface MemoryResult {
-  numTensors: number;
-  numBytes: number;
+/** Narrows a successful reply to the kind that was asked for. */
+export function isResultOf<K extends CallKind>(reply: WorkerResult | ResultOf<K>, kind: K): reply is ResultOf<K> {
+  return reply.kind === kind;
 }

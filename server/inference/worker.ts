@@ -1,122 +1,84 @@
 /**
  * One inference worker thread: its own tfjs (wasm by default), face-api nets and emotion model.
- * The wasm backend runs one thread per tfjs instance in Node, so the server uses both cores by
- * running one of these per core; the main thread only routes sockets and batches.
- * It runs two kinds of work for the pool: `prepare` (decode -> detect -> landmarks -> align of
- * one frame) and `classify` (one batch of aligned crops from the dynamic batcher).
+ * The wasm backend runs one thread per tfjs instance in Node, so the server uses several cores by
+ * running WORKERS of these (default: one per core, at most 4); the main thread only routes
+ * sockets and batches. It answers the calls of worker-protocol.ts: `prepare` (the stages of
+ * prepare-frame.ts for one frame), `classify` (one batch of aligned crops from the dynamic
+ * batcher), the two-phase model reload (`load-model`, then `swap-model` or `drop-model`) and
+ * `memory`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { AppError, toAppError } from '../../contract/errors.ts';
-import { alignFace } from '../pipeline/align.ts';
-import { decodeImage } from '../pipeline/decode.ts';
-import { detectFaces } from '../pipeline/detect.ts';
+import { initBackend, tf } from '../../contract/backend.ts';
 import { loadFaceNets } from '../pipeline/faceapi.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';
-import type { RgbFrame } from '../pipeline/types.ts';
-import { initBackend, tf } from '../../contract/backend.ts';
 import { EmotionModel } from './emotion-model.ts';
-import type {
-  FrameInput,
-  PreparedFrame,
-  WorkerInit,
-  WorkerReply,
-  WorkerRequest,
-} from './worker-protocol.ts';
-import type { DetectorSpec } from '../pipeline/detect.ts';
+import { prepareFrame } from './prepare-frame.ts';
+import type { CallKind, FrameInput, RequestOf, ResultOf, WorkerCalls, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('server/inference/worker.ts must run as a worker thread');
 const port = parentPort;
-const init = workerData as WorkerInit;
+const init: WorkerInit = workerData;
 
 let model: EmotionModel;
+/** a model loaded by `load-model`, waiting for `swap-model` or `drop-model` */
+let candidate: EmotionModel | undefined;
+
+interface Handled<K extends CallKind> {
+  value: WorkerCalls[K]['reply'];
+  /** buffers moved to the main thread instead of copied */
+  transfer?: ArrayBuffer[];
+}
+type Handlers = { [K in CallKind]: (request: WorkerCalls[K]['request']) => Promise<Handled<K>> };
+
+const handlers: Handlers = {
+  async prepare({ input, detector }) {
+    const value = await prepareFrame(input, { detector, minFaceSize: init.minFaceSize, limits: init.limits, template: model.template });
+    return { value, transfer: [value.crops.buffer as ArrayBuffer] };
+  },
+  async classify({ crops, count }) {
+    const probabilities = model.classify(crops, count);
+    return { value: { probabilities }, transfer: [probabilities.buffer as ArrayBuffer] };
+  },
+  async 'load-model'({ modelDir }) {
+    candidate?.dispose();
+    candidate = undefined;
+    candidate = await EmotionModel.load(modelDir, { mirrorAverage: init.mirrorAverage });
+    return { value: { modelVersion: candidate.version } };
+  },
+  async 'swap-model'() {
+    if (!candidate) throw new AppError('internal', 'no model was loaded to swap in');
+    const previous = model;
+    model = candidate;
+    candidate = undefined;
+    // classify() is synchronous, so no batch is running on the old model at this point.
+    previous.dispose();
+    return { value: { modelVersion: model.version } };
+  },
+  async 'drop-model'() {
+    candidate?.dispose();
+    candidate = undefined;
+    return { value: {} };
+  },
+  async memory() {
+    const { numTensors, numBytes } = tf.memory();
+    return { value: { numTensors, numBytes } };
+  },
+};
 
 function post(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(reply, transfer);
 }
 
-async function toFrame(input: FrameInput): Promise<RgbFrame> {
-  if (input.kind === 'encoded') return decodeImage(input.bytes, init.limits);
-  const expected = input.width * input.height * 3;
-  if (!(input.width > 0 && input.height > 0) || input.data.byteLength !== expected) {
-    throw new AppError('bad_request', `raw frame of ${input.width}x${input.height} needs ${expected} RGB bytes, got ${input.data.byteLength}`);
-  }
-  if (input.width * input.height > init.limits.maxImagePixels) {
-    throw new AppError('image_too_large', `the frame has ${input.width}x${input.height} pixels, the limit is ${init.limits.maxImagePixels}`);
-  }
-  return { data: input.data, width: input.width, height: input.height };
-}
-
-async function prepare(input: FrameInput, detector: DetectorSpec): Promise<PreparedFrame> {
-  let mark = performance.now();
-  const lap = (): number => {
-    const now = performance.now();
-    const spent = now - mark;
-    mark = now;
-    return spent;
-  };
-  const frame = await toFrame(input);
-  const decode = lap();
-  const image = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
+async function handle<K extends CallKind>(request: RequestOf<K>): Promise<void> {
   try {
-    const detections = await detectFaces(image, detector, init.minFaceSize);
-    const detect = lap();
-    const landmarks = await detectLandmarks(image, detections.map((d) => d.box));
-    const landmarksMs = lap();
-    const template = model.template;
-    const cropSize = template.size * template.size;
-    const crops = new Float32Array(detections.length * cropSize);
-    detections.forEach((_, i) => crops.set(alignFace(frame, landmarks[i]!, template), i * cropSize));
-    const align = lap();
-    return {
-      width: frame.width,
-      height: frame.height,
-      faces: detections.map((d, i) => ({ box: d.box, score: d.score, landmarks: landmarks[i]! })),
-      crops,
-      cropSize: template.size,
-      timings: { decode, detect, landmarks: landmarksMs, align },
-    };
-  } finally {
-    image.dispose();
-  }
-}
-
-/** Loads the new model next to the old one and swaps only when it loaded and warmed up. */
-async function reload(modelDir: string): Promise<{ modelVersion: string }> {
-  const next = await EmotionModel.load(modelDir, { mirrorAverage: init.mirrorAverage });
-  const previous = model;
-  model = next;
-  // classify() is synchronous, so no batch is running on the old model at this point.
-  previous.dispose();
-  return { modelVersion: next.version };
-}
-
-async function handle(request: WorkerRequest): Promise<void> {
-  try {
-    switch (request.type) {
-      case 'prepare': {
-        const value = await prepare(request.input, request.detector);
-        post({ type: 'result', id: request.id, ok: true, value }, [value.crops.buffer as ArrayBuffer]);
-        return;
-      }
-      case 'classify': {
-        const probabilities = model.classify(request.crops, request.count);
-        const value = { probabilities, modelVersion: model.version };
-        post({ type: 'result', id: request.id, ok: true, value }, [probabilities.buffer as ArrayBuffer]);
-        return;
-      }
-      case 'reload': {
-        post({ type: 'result', id: request.id, ok: true, value: await reload(request.modelDir) });
-        return;
-      }
-      case 'memory': {
-        const { numTensors, numBytes } = tf.memory();
-        post({ type: 'result', id: request.id, ok: true, value: { numTensors, numBytes } });
-        return;
-      }
-    }
+    const handler: Handlers[K] = handlers[request.kind];
+    const { value, transfer } = await handler(request);
+    const result: ResultOf<K> = { type: 'result', id: request.id, ok: true, kind: request.kind, value };
+    port.postMessage(result, transfer ?? []);
   } catch (error) {
     const appError = error instanceof AppError ? error : toAppError(error);
-    const message = error instanceof AppError ? error.message : `${request.type} failed: ${(error as Error)?.message ?? String(error)}`;
+    const message = error instanceof AppError ? error.message : `${request.kind} failed: ${(error as Error)?.message ?? String(error)}`;
     post({ type: 'result', id: request.id, ok: false, error: { code: appError.code, message } });
   }
 }
@@ -127,8 +89,10 @@ async function warmUp(): Promise<void> {
   const height = 240;
   const data = new Uint8Array(width * height * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 251;
-  const input: FrameInput = { kind: 'rgb', data, width, height };
-  for (const detector of init.warmupDetectors) await prepare(input, detector);
+  for (const detector of init.warmupDetectors) {
+    const input: FrameInput = { kind: 'rgb', data: data.slice(), width, height };
+    await prepareFrame(input, { detector, minFaceSize: init.minFaceSize, limits: init.limits, template: model.template });
+  }
   const image = tf.tensor3d(data, [height, width, 3], 'int32');
   try {
     await detectLandmarks(image, [{ x: 100, y: 60, width: 120, height: 120 }]);

@@ -1,3 +1,9 @@
+/**
+ * Live sessions: who is in which session, each participant's face tracker and timelines.
+ * Bounded: at most `maxSessions` sessions and `maxParticipants` present participants a session;
+ * timelines of participants who left are kept (up to `maxParticipants` of them) until the
+ * session empties, then the session is forgotten.
+ */
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../contract/errors.ts';
 import { activeSessions } from '../metrics/metrics.ts';
@@ -5,12 +11,6 @@ import { FaceTracker } from '../pipeline/track.ts';
 import type { ParticipantInfo, ParticipantTimeline } from '../../contract/socket.ts';
 import { ParticipantTimelines } from './timeline.ts';
 
-/**
- * Live sessions: who is in which session, each participant's face tracker and timelines.
- * Bounded: at most `maxSessions` sessions and `maxParticipants` present participants a session;
- * timelines of participants who left are kept (up to `maxParticipants` of them) until the
- * session empties, then the session is forgotten.
- */
 export interface SessionLimits {
   maxSessions: number;
   maxParticipants: number;
@@ -50,7 +50,7 @@ export class SessionRegistry {
     let session = this.#sessions.get(sessionId);
     if (!session) {
       if (this.#sessions.size >= this.#limits.maxSessions) {
-        throw new AppError('queue_full', `the server holds its maximum of ${this.#limits.maxSessions} sessions`);
+        throw new AppError('too_many_sessions', `the server holds its maximum of ${this.#limits.maxSessions} sessions`);
       }
       session = { id: sessionId, participants: new Map() };
       this.#sessions.set(sessionId, session);
@@ -58,7 +58,7 @@ export class SessionRegistry {
     const present = [...session.participants.values()].filter((p) => p.present).length;
     if (present >= this.#limits.maxParticipants) {
       if (session.participants.size === 0) this.#sessions.delete(sessionId);
-      throw new AppError('queue_full', `session ${sessionId} is full (${this.#limits.maxParticipants} participants)`);
+      throw new AppError('session_full', `session ${sessionId} is full (${this.#limits.maxParticipants} participants)`);
     }
     const participant: Participant = {
       id: randomUUID(),

@@ -1,20 +1,20 @@
-import type { Server as HttpServer } from 'node:http';
-import type { Logger } from 'pino';
-import { Server, type Socket } from 'socket.io';
-import type { z } from 'zod';
-import { AppError, toAppError } from '../../contract/errors.ts';
-import { connectedSockets, errorsTotal, frameLatencySeconds, framesDropped } from '../metrics/metrics.ts';
-import type { FrameAnalyzer } from '../pipeline/types.ts';
-import { LatestFrameGate } from './backpressure.ts';
-import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from '../../contract/socket.ts';
-import { describeIssue, frameSchema, joinSchema, timelineSchema, videoSubscribeSchema } from '../../contract/socket-schemas.ts';
-import { type Participant, SessionRegistry, type SessionLimits } from './sessions.ts';
-
 /**
  * socket.io edge of the live path: validates every payload (zod), answers every acknowledged
  * event with `Ack<T>`, applies per-socket backpressure to frames, and relays each analysed frame
  * to the other members of the session as `emotions`.
  */
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import { Server, type Socket } from 'socket.io';
+import type { z } from 'zod';
+import { AppError, toAppError, toWireErrorCode } from '../../contract/errors.ts';
+import { connectedSockets, errorsTotal, frameLatencySeconds, framesDropped } from '../metrics/metrics.ts';
+import type { FrameAnalyzer } from '../pipeline/types.ts';
+import { LatestFrameGate } from './backpressure.ts';
+import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from '../../contract/socket.ts';
+import { describeIssue, frameSchema, joinSchema, leaveSchema, timelineSchema, videoSubscribeSchema } from '../../contract/socket-schemas.ts';
+import { type Participant, SessionRegistry, type SessionLimits } from './sessions.ts';
+
 export interface LiveDeps {
   /** undefined until the models are loaded: frames are then refused with not_ready */
   analyzer: () => FrameAnalyzer | undefined;
@@ -39,18 +39,34 @@ const sessionRoom = (sessionId: string): string => `session:${sessionId}`;
 function refusal(error: unknown): { ok: false; error: WireError } {
   const appError = toAppError(error);
   errorsTotal.inc({ code: appError.code });
-  return { ok: false, error: { code: appError.code as WireError['code'], message: appError.message } };
+  return { ok: false, error: { code: toWireErrorCode(appError.code), message: appError.message } };
 }
 
-/** The ack callback if the client sent one; a no-op otherwise (a bad client must not crash us). */
-function ackOf<T>(candidate: unknown): (result: Ack<T>) => void {
-  return typeof candidate === 'function' ? (candidate as (result: Ack<T>) => void) : () => undefined;
-}
+/** The ack callback of event E, as the event map types it. */
+type AckOf<E extends keyof ClientToServerEvents> = Parameters<ClientToServerEvents[E]>[1];
 
 function parse<S extends z.ZodType>(schema: S, payload: unknown): z.infer<S> {
   const parsed = schema.safeParse(payload);
   if (!parsed.success) throw new AppError('invalid_payload', describeIssue(parsed.error));
   return parsed.data;
+}
+
+/**
+ * Registers a handler for a client event. Arguments are untrusted whatever the event map says, so
+ * the handler gets the payload as `unknown` (it validates with the event's zod schema) and an ack
+ * typed by the event map: the client's callback when it sent one (also when it sent a callback
+ * alone, without a payload), else a no-op, so a bad client never crashes the server.
+ */
+function onEvent<E extends keyof ClientToServerEvents>(socket: LiveSocket, event: E, handler: (payload: unknown, ack: AckOf<E>) => void): void {
+  const listener = (...args: unknown[]): void => {
+    const [first, second] = args;
+    const callback = typeof second === 'function' ? second : typeof first === 'function' ? first : undefined;
+    const noAck: AckOf<E> = () => undefined;
+    handler(typeof first === 'function' ? undefined : first, typeof callback === 'function' ? (callback as AckOf<E>) : noAck);
+  };
+  // Widened from E: socket.io types a listener of a generic event name as `never`.
+  const name: keyof ClientToServerEvents = event;
+  socket.on(name, listener);
 }
 
 export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: LiveServer; sessions: SessionRegistry } {
@@ -109,8 +125,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       socket.to(sessionRoom(left.sessionId)).emit('participant:left', { participantId: left.id, ...(left.name ? { name: left.name } : {}) });
     };
 
-    socket.on('session:join', (payload: unknown, callback: unknown) => {
-      const ack = ackOf<{ participantId: string; sessionId: string; participants: { participantId: string; name?: string }[] }>(callback);
+    onEvent(socket, 'session:join', (payload, ack) => {
       try {
         const parsed = joinSchema.safeParse(payload);
         if (!parsed.success) {
@@ -128,15 +143,18 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       }
     });
 
-    socket.on('session:leave', (_payload: unknown, callback: unknown) => {
-      const ack = ackOf<Record<string, never>>(typeof _payload === 'function' ? _payload : callback);
-      leave();
-      ack({ ok: true } as Ack<Record<string, never>>);
+    onEvent(socket, 'session:leave', (payload, ack) => {
+      try {
+        parse(leaveSchema, payload);
+        leave();
+        ack({ ok: true });
+      } catch (error) {
+        ack(refusal(error));
+      }
     });
 
-    socket.on('frame', (payload: unknown, callback: unknown) => {
+    onEvent(socket, 'frame', (payload, ack) => {
       const receivedAt = performance.now();
-      const ack = ackOf<FrameResult>(callback);
       try {
         const frame = parse(frameSchema, payload);
         if (!participant) throw new AppError('not_joined', 'send session:join before frames');
@@ -151,12 +169,9 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       }
     });
 
-    socket.on('timeline:get', (payload: unknown, callback: unknown) => {
-      const ack = ackOf<{ sessionId: string; participants: ReturnType<SessionRegistry['timelines']> }>(
-        typeof payload === 'function' ? payload : callback,
-      );
+    onEvent(socket, 'timeline:get', (payload, ack) => {
       try {
-        const request = parse(timelineSchema, typeof payload === 'function' ? undefined : payload);
+        const request = parse(timelineSchema, payload);
         if (!participant) throw new AppError('not_joined', 'send session:join before timeline:get');
         if (request.participantId && !sessions.hasParticipant(participant.sessionId, request.participantId)) {
           throw new AppError('not_found', `no participant ${request.participantId} in this session`);
@@ -167,8 +182,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       }
     });
 
-    socket.on('video:subscribe', (payload: unknown, callback: unknown) => {
-      const ack = ackOf<{ id: string }>(callback);
+    onEvent(socket, 'video:subscribe', (payload, ack) => {
       try {
         const { id } = parse(videoSubscribeSchema, payload);
         void socket.join(`video:${id}`);

@@ -1,10 +1,10 @@
-import type { Face } from '../../contract/socket.ts';
-import type { TimelineSample, TrackTimeline } from '../../contract/socket.ts';
-
 /**
  * One participant's emotion history, per track, bounded twice: the last `maxSamples` samples of
  * each track and the `maxTracks` most recently seen tracks (older ones are dropped whole).
  */
+import type { Face } from '../../contract/socket.ts';
+import type { TimelineSample, TrackTimeline } from '../../contract/socket.ts';
+
 export class ParticipantTimelines {
   readonly #maxSamples: number;
   readonly #maxTracks: number;
@@ -37,9 +37,5 @@ export class ParticipantTimelines {
         samples: sinceTs === undefined ? [...samples] : samples.filter((s) => s.ts > sinceTs),
       }))
       .sort((a, b) => a.trackId - b.trackId);
-  }
-
-  get trackCount(): number {
-    return this.#tracks.size;
   }
 }

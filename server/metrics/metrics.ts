@@ -1,18 +1,15 @@
-import client from 'prom-client';
-import { ERROR_CODES } from '../../contract/errors.ts';
-
 /**
  * Every Prometheus metric of the server, defined once. Prefix `moodwire_`, seconds for time,
  * `_total` for counters. Modules import the metric they record; nothing else creates metrics.
  */
+import client from 'prom-client';
+import { ERROR_CODES } from '../../contract/errors.ts';
+
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry, prefix: 'moodwire_' });
 
 /** 1 ms .. 5 s: real-time latencies live in the low buckets, stalls show in the high ones. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5];
-
-export const STAGES = ['decode', 'detect', 'landmarks', 'align', 'classify', 'total'] as const;
-export type Stage = (typeof STAGES)[number];
 
 export const stageSeconds = new client.Histogram({
   name: 'moodwire_stage_duration_seconds',

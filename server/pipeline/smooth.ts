@@ -1,10 +1,10 @@
-import { EMOTIONS, type EmotionScores } from '../../contract/emotions.ts';
-
 /**
  * Exponential moving average of emotion probabilities over time, so labels don't flicker.
  * The weight of a new sample depends on the time since the last one (alpha = 1 - exp(-dt/tau)),
  * so the smoothing means the same at 5 fps and at 30 fps. The result still sums to 1.
  */
+import { EMOTIONS, type EmotionScores } from '../../contract/emotions.ts';
+
 export class EmaSmoother {
   readonly #tauMs: number;
   #state: EmotionScores | undefined;

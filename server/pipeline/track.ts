@@ -1,9 +1,3 @@
-import { dominantEmotion } from '../../contract/emotions.ts';
-import { EmaSmoother } from './smooth.ts';
-import type { Box, Point } from '../../contract/geometry.ts';
-import type { Face } from '../../contract/socket.ts';
-import type { ClassifiedFace } from './types.ts';
-
 /**
  * Gives each face a trackId that stays the same across frames, and smooths its probabilities.
  * Matching is greedy on a cost that mixes box overlap (IoU) and how far the landmarks moved
@@ -12,6 +6,12 @@ import type { ClassifiedFace } from './types.ts';
  * participant and per video job. `dominant` is the label of the smoothed probabilities (the one to
  * display, it does not flicker); `emotions` stays the raw per-frame output.
  */
+import { dominantEmotion } from '../../contract/emotions.ts';
+import { EmaSmoother } from './smooth.ts';
+import type { Box, Point } from '../../contract/geometry.ts';
+import type { Face } from '../../contract/socket.ts';
+import type { ClassifiedFace } from './types.ts';
+
 export interface TrackerOptions {
   /** a track unseen this long is closed */
   maxAgeMs?: number;
