@@ -1,3 +1,8 @@
+/**
+ * Faces per second of the emotion model at batch sizes 1, 8, 32 and 64 on the active backend,
+ * as ratios against batch 1 measured in the same process. `--widths` also builds untrained models
+ * of other widths, to measure the width/speed trade-off the model README reports.
+ */
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, initBackend, tf, type BackendChoice } from '../contract/backend.ts';
@@ -5,11 +10,7 @@ import { loadLayersModelFromDir } from '../contract/model-io.ts';
 import { buildVgg16 } from './model/vgg.ts';
 import { REPO_ROOT } from './paths.ts';
 
-/**
- * Faces per second of the emotion model at batch sizes 1, 8, 32 and 64 on the active backend,
- * as ratios against batch 1 measured in the same process. `--widths` also builds untrained models
- * of other widths, to measure the width/speed trade-off the model README reports.
- */
+/** Faces per second of `model` at `batch`, measured for `seconds` after two warm-up runs. */
 async function facesPerSecond(model: tf.LayersModel, batch: number, seconds: number): Promise<number> {
   const input = tf.randomUniform([batch, 48, 48, 1], -1, 1);
   try {

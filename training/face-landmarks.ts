@@ -1,14 +1,15 @@
+/**
+ * face-api (SSD or tiny detector + 68 landmarks) for offline tools and tests: the template
+ * measurement on FER2013 and the alignment test on real photos. Weights come from the npm
+ * package's model/ folder, never from the network.
+ */
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import { initBackend, tf } from '../contract/backend.ts';
 import type { Box, Point } from '../contract/geometry.ts';
 
-/**
- * face-api (SSD or tiny detector + 68 landmarks) for offline tools and tests: the template
- * measurement on FER2013 and the alignment test on real photos. Weights come from the npm
- * package's model/ folder, never from the network.
- */
+/** face-api's SSD MobileNet v1 or tiny face detector. */
 export type DetectorName = 'ssd' | 'tiny';
 
 export interface LandmarkedFace {

@@ -1,5 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * Adamax (Kingma & Ba 2015, as tf.train.adamax computes it) with its state in plain JS arrays.
  *
@@ -13,6 +11,9 @@ import * as tf from '@tensorflow/tfjs';
  *
  *   m <- beta1 m + (1 - beta1) g;   u <- max(beta2 u, |g|);   w <- w - lr / (1 - beta1^t) * m / (u + eps)
  */
+import * as tf from '@tensorflow/tfjs';
+
+/** One variable's moment, as `slots()` returns it for a checkpoint. */
 export interface AdamaxSlot {
   name: string;
   shape: number[];

@@ -1,4 +1,4 @@
-/** Linear warm-up to the peak rate, then cosine decay to `floor` x peak at the last step. */
+/** Linear warm-up from 0.1x to the peak rate over `warmupSteps`, then cosine decay to `floor` x peak at step `totalSteps`. */
 export function learningRateAt(step: number, totalSteps: number, peak: number, warmupSteps: number, floor = 0.02): number {
   if (step < warmupSteps) return peak * (0.1 + (0.9 * step) / warmupSteps);
   const progress = Math.min(1, (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps));

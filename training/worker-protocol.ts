@@ -1,6 +1,7 @@
+/** Messages between the training coordinator and its data-parallel workers (one tfjs each). */
 import type { AugmentOptions } from './augment.ts';
 
-/** Messages between the training coordinator and its data-parallel workers (one tfjs each). */
+/** The first message: the worker sets up its backend and model from it and answers `ready`. */
 export interface WorkerInit {
   type: 'init';
   workerIndex: number;

@@ -1,3 +1,7 @@
+/**
+ * One data-parallel replica: computes gradients on its share of each batch and applies the
+ * averaged gradients the coordinator sends back, so every replica keeps identical weights.
+ */
 import { parentPort } from 'node:worker_threads';
 import { initBackend, tf } from '../contract/backend.ts';
 import { directoryIO } from '../contract/model-io.ts';
@@ -15,10 +19,6 @@ import { buildVgg16, NUM_CLASSES } from './model/vgg.ts';
 import { HostAdamax } from './host-adamax.ts';
 import type { CoordinatorMessage, TrainState, WorkerInit, WorkerMessage } from './worker-protocol.ts';
 
-/**
- * One data-parallel replica: computes gradients on its share of each batch and applies the
- * averaged gradients the coordinator sends back, so every replica keeps identical weights.
- */
 if (!parentPort) throw new Error('training/worker.ts must run as a worker thread');
 const port = parentPort;
 

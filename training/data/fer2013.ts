@@ -1,10 +1,11 @@
+/** FER2013 in the original Kaggle layout: `emotion,pixels,Usage`, 48x48 grey, labels 0..6. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
-/** FER2013 in the original Kaggle layout: `emotion,pixels,Usage`, 48x48 grey, labels 0..6. */
+/** Side of a FER2013 face in pixels. */
 export const FER_SIDE = 48;
 export const FER_PIXELS = FER_SIDE * FER_SIDE;
 export const FER_USAGES = ['Training', 'PublicTest', 'PrivateTest'] as const;

@@ -1,10 +1,11 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * FusedBatchNorm's gradient without `tile`. tfjs-core's version tiles the per-channel
  * 1/sqrt(var+eps) to the whole activation shape before multiplying, which costs ~20% of a training
  * step on wasm; broadcasting gives the same numbers for a fraction of the work.
  */
+import * as tf from '@tensorflow/tfjs';
+
+/** Replaces tfjs' FusedBatchNorm gradient with this one (the original still handles a mean that is not 1-D). */
 export function registerBatchNormGradient(): void {
   const original = tf.getGradient('FusedBatchNorm');
   if (!original) throw new Error('tfjs has no FusedBatchNorm gradient to replace');

@@ -1,5 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * Batch normalisation in training mode as one op with a closed-form gradient.
  *
@@ -12,6 +10,9 @@ import * as tf from '@tensorflow/tfjs';
  *   dgamma = sum(dy * xhat),   dbeta = sum(dy)
  * (sums and means over every axis but the last; var is the biased batch variance, as in tfjs).
  */
+import * as tf from '@tensorflow/tfjs';
+
+/** The normalised output and the batch mean and (biased) variance it used. */
 export interface BatchNormTrainingResult {
   y: tf.Tensor;
   mean: tf.Tensor1D;

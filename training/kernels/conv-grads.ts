@@ -1,5 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * Conv2D gradients for the wasm backend, written as forward convolutions.
  *
@@ -11,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
  * They run on the backend's fast forward Conv2D. Cases outside these identities keep the shipped
  * dx kernel; dW covers every stride and padding the layers API produces (NHWC, dilation 1).
  */
+import * as tf from '@tensorflow/tfjs';
 
 type ConvAttrs = {
   strides: number | [number, number];

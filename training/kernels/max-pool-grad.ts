@@ -1,11 +1,12 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * MaxPoolGrad for the VGG base's 2x2, stride-2, valid-padded pooling on wasm, as one loop over
  * the wasm heap in place: each window's dy goes to the position of its maximum (the first one in
  * row-major order on ties, as tfjs' cpu backend picks it). tfjs-backend-wasm 4.22's own kernel
  * took 44 ms of a 682 ms training step (batch 32, width 0.25); other pooling shapes keep it.
  */
+import * as tf from '@tensorflow/tfjs';
+
+/** The two calls of tfjs-backend-wasm used to read and write tensors in place on its heap. */
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;

@@ -1,11 +1,12 @@
-import * as tf from '@tensorflow/tfjs';
-
 /**
  * VGG16 topology on 48x48 grey faces: five blocks of 3x3 same-padded convolutions (2, 2, 3, 3, 3
  * layers; 64, 128, 256, 512, 512 filters at width 1.0), each block closed by 2x2 max-pooling, then the
  * dense head 256 -> 256 -> dropout 0.5 -> 128 -> 7 softmax on the 512*width features the base gives.
  * Layer names follow Keras' VGG16 (block1_conv1 ...) so ImageNet "notop" weights map onto them.
  */
+import * as tf from '@tensorflow/tfjs';
+
+/** Convolutions and filters (at width 1.0) of each block. */
 export const VGG16_BLOCKS = [
   { convs: 2, filters: 64 },
   { convs: 2, filters: 128 },

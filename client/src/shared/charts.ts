@@ -4,12 +4,13 @@ import { EMOTIONS, EMOTION_COLORS } from './emotions.ts';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip, Filler);
 
-/** One emotion timeline: 7 lines (probability 0..1) over time in seconds. */
+/** One sample: time in seconds and the 7 probabilities. */
 export interface ChartPoint {
   t: number;
   scores: EmotionScores;
 }
 
+/** One emotion timeline: 7 lines (probability 0..1) over time in seconds. */
 export class EmotionTimelineChart {
   readonly chart: Chart<'line', { x: number; y: number }[]>;
 

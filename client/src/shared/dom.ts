@@ -1,7 +1,8 @@
+/** Small DOM helpers shared by both pages. */
 import type { EmotionScores, Face } from '../../../contract/socket.ts';
 import { EMOTIONS, EMOTION_COLORS, percent } from './emotions.ts';
 
-/** Small DOM helpers shared by both pages. */
+/** The page's element with this id; throws if the page has none. */
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
   if (!element) throw new Error(`missing #${id} in the page`);

@@ -4,7 +4,7 @@ import type { Emotion } from '../../../contract/socket.ts';
 export { EMOTIONS };
 export type { Emotion };
 
-/** One colour per emotion, the same in overlays, bars, charts and legends (colour-blind-friendly Okabe-Ito set). */
+/** One colour per emotion, the same in overlays, bars, charts and legends (colour-blind-friendly Okabe-Ito colours, grey for neutral). */
 export const EMOTION_COLORS: Record<Emotion, string> = {
   angry: '#d55e00',
   disgust: '#009e73',

@@ -4,6 +4,8 @@
  * queue. JPEG quality steps down while round trips stay long and back up when they are short.
  * Pure (the clock is passed in), so it is tested in Node.
  */
+
+/** A FramePacer's settings; any left out come from DEFAULT_PACER_OPTIONS. */
 export interface PacerOptions {
   /** fastest rate, frames per second */
   maxFps: number;

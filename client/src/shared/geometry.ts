@@ -2,6 +2,8 @@
  * Where a video's picture lands inside its element under `object-fit: contain`, and how a box in
  * source pixels maps onto an overlay canvas that covers the element. Pure, so it is tested in Node.
  */
+
+/** A rectangle: top-left corner and size. */
 export interface Rect {
   x: number;
   y: number;

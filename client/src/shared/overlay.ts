@@ -1,12 +1,13 @@
-import type { Face } from '../../../contract/socket.ts';
-import { EMOTIONS, EMOTION_COLORS, percent } from './emotions.ts';
-import { containRect, mapBox, type Size } from './geometry.ts';
-
 /**
  * Draws faces over a video: the canvas covers the video element exactly (CSS), its backing store
  * follows the element size times devicePixelRatio, and boxes go through the same `object-fit:
  * contain` mapping the browser applies to the picture, so they line up at any window size.
  */
+import type { Face } from '../../../contract/socket.ts';
+import { EMOTIONS, EMOTION_COLORS, percent } from './emotions.ts';
+import { containRect, mapBox, type Size } from './geometry.ts';
+
+/** The faces of one analysed frame, with that frame's size. */
 export interface OverlayFrame {
   faces: Face[];
   /** size of the analysed JPEG (the boxes' pixel space) */

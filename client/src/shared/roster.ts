@@ -1,12 +1,13 @@
-import type { EmotionsEvent, ParticipantInfo, Face } from '../../../contract/socket.ts';
-import { TimelineBuffer } from './timeline-buffer.ts';
-
 /**
  * The other participants of a session as this page knows them: from the join answer,
  * `participant:joined` / `participant:left` and every `emotions` broadcast (a participant first
  * seen through its emotions is added too). Bounded: at most `maxParticipants`, each with a
  * bounded timeline. Pure, tested in Node.
  */
+import type { EmotionsEvent, ParticipantInfo, Face } from '../../../contract/socket.ts';
+import { TimelineBuffer } from './timeline-buffer.ts';
+
+/** One other participant: presence, the faces of its latest `emotions` event and their timelines. */
 export interface RemoteParticipant {
   participantId: string;
   name: string | undefined;

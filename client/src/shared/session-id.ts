@@ -1,6 +1,7 @@
+/** Session ids in the URL (`?session=ID`): read, validate, and make new ones people can read aloud. */
 import { SESSION_ID_PATTERN } from '../../../contract/socket.ts';
 
-/** Session ids in the URL (`?session=ID`): read, validate, and make new ones people can read aloud. */
+/** Whether `id` is a session id the server accepts (SESSION_ID_PATTERN). */
 export function isValidSessionId(id: string): boolean {
   return SESSION_ID_PATTERN.test(id);
 }

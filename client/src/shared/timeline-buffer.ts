@@ -1,10 +1,11 @@
-import type { Emotion, EmotionScores } from '../../../contract/socket.ts';
-
 /**
  * Bounded per-track emotion series for the live charts: each track keeps at most `maxSamples`
  * points, and at most `maxTracks` tracks are kept (the least recently updated goes first), so a
  * page left open for hours does not grow. Pure, tested in Node.
  */
+import type { Emotion, EmotionScores } from '../../../contract/socket.ts';
+
+/** One sample of a track. */
 export interface TimelinePoint {
   /** seconds since the buffer's origin */
   t: number;
