@@ -18,13 +18,12 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { io as connect, type Socket } from 'socket.io-client';
-import { loadConfig, repoRoot } from '../server/config.ts';
+import { type FfmpegConfig, loadConfig, repoRoot } from '../server/config.ts';
 import { initBackend, tf } from '../contract/backend.ts';
 import type { Ack, FrameResult } from '../contract/socket.ts';
 import { faceapi, type FaceApiTensor3D, loadFaceNets } from '../server/pipeline/faceapi.ts';
 import { startServer } from '../server/server.ts';
 import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
-import { loadVideoConfig } from '../server/video/service.ts';
 
 interface Options {
   clients: number;
@@ -64,10 +63,10 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** JPEG frames of the video at `fps`, decoded by ffmpeg (system or npm-shipped binary). */
-function extractFrames(video: string, fps: number): Buffer[] {
+function extractFrames(video: string, fps: number, ffmpeg: FfmpegConfig): Buffer[] {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-'));
   try {
-    const { ffmpegPath } = resolveFfmpegBinaries();
+    const { ffmpegPath } = resolveFfmpegBinaries(ffmpeg);
     execFileSync(ffmpegPath, ['-loglevel', 'error', '-i', video, '-vf', `fps=${fps}`, '-q:v', '4', path.join(dir, 'f%05d.jpg')]);
     return readdirSync(dir)
       .sort()
@@ -211,14 +210,16 @@ function summary(s: RunStats): Record<string, number | string> {
 
 async function main(): Promise<void> {
   const options = program.parse(process.argv).opts<Options>();
-  const frames = extractFrames(options.video, options.fps);
-  const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-data-'));
+  const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, PORT: '0', HOST: '127.0.0.1', MOODWIRE_DATA_DIR: dataDir });
+  const frames = extractFrames(options.video, options.fps, config.ffmpeg);
   const logger = pino({ level: config.logLevel });
   let url = options.url;
-  let close = async (): Promise<void> => undefined;
+  let close = async (): Promise<void> => {
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   if (!url) {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-data-'));
-    const server = await startServer(config, logger, { videoConfig: loadVideoConfig({ ...process.env, MOODWIRE_DATA_DIR: dataDir }) });
+    const server = await startServer(config, logger);
     await server.ready;
     url = server.url;
     close = async () => {

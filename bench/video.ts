@@ -17,7 +17,6 @@ import { loadConfig } from '../server/config.ts';
 import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents } from '../contract/socket.ts';
 import { startServer } from '../server/server.ts';
 import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
-import { loadVideoConfig } from '../server/video/config.ts';
 import { decodeFrames } from '../server/video/frames.ts';
 import { probeVideo } from '../server/video/probe.ts';
 
@@ -31,9 +30,10 @@ const opts = new Command()
   .opts<{ file: string; fps: number; streams: number; liveFps: number }>();
 
 type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
-const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
-const binaries = resolveFfmpegBinaries();
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-'));
+const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, PORT: '0', HOST: '127.0.0.1', MOODWIRE_DATA_DIR: dataDir });
+const logger = pino({ level: config.logLevel }, pino.destination(2));
+const binaries = resolveFfmpegBinaries(config.ffmpeg);
 
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
@@ -108,8 +108,7 @@ async function videoRun(baseUrl: string) {
   };
 }
 
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-'));
-const server = await startServer(config, logger, { videoConfig: loadVideoConfig(process.env, { dataDir }) });
+const server = await startServer(config, logger);
 try {
   const inference = await server.ready;
   const jpegs = await jpegFramesOf(opts.file, opts.liveFps);

@@ -1,3 +1,10 @@
+/**
+ * Every setting of the server, read from the environment once and validated with zod. Times are
+ * milliseconds unless the name says otherwise. Entry points (main.ts, the CLI, the benches) hand
+ * the environment to `loadConfig`; every other module receives its slice of the typed `Config`
+ * (the video service: `video`, `ffmpeg`, `tracking`) and never reads `process.env`. Relative
+ * paths in settings resolve against the repository root, whatever the working directory.
+ */
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,13 +13,53 @@ import { BACKEND_CHOICES } from '../contract/backend.ts';
 import { MIRROR_AVERAGE_SETTINGS, type MirrorAverageSetting } from '../contract/model-card.ts';
 import type { DetectorSpec } from './pipeline/detect.ts';
 
-/**
- * Every setting of the server, read from the environment once and validated with zod.
- * Times are milliseconds unless the name says otherwise. Other modules receive the typed
- * `Config` (or the part they need) and never read `process.env` themselves.
- */
-
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Folder of face-api's own weights inside the npm package (never fetched from the network). */
+export const DEFAULT_FACE_MODEL_DIR = path.join(repoRoot, 'node_modules/@vladmandic/face-api/model');
+
+/** The default of every setting, by environment variable (README's settings table lists the same). */
+export const CONFIG_DEFAULTS = {
+  PORT: 3000,
+  HOST: '0.0.0.0',
+  LOG_LEVEL: 'info',
+  EMOTION_BACKEND: 'wasm',
+  MODEL_DIR: 'models/emotion',
+  EMOTION_MIRROR_AVERAGE: 'card',
+  MODEL_POLL_MS: 2000,
+  DETECTOR_LIVE: 'tiny:512',
+  DETECTOR_UPLOAD: 'ssd',
+  DETECTOR_VIDEO: 'ssd',
+  DETECTOR_MIN_SCORE: 0.5,
+  TINY_DETECTOR_MIN_SCORE: 0.4,
+  MIN_FACE_SIZE: 20,
+  BATCH_MAX_SIZE: 32,
+  BATCH_MAX_DELAY_MS: 4,
+  BATCH_MAX_QUEUE: 512,
+  /** one per core, at most 4 */
+  WORKERS: Math.max(1, Math.min(os.availableParallelism(), 4)),
+  WORK_QUEUE_LIVE: 64,
+  WORK_QUEUE_UPLOAD: 16,
+  WORK_QUEUE_VIDEO: 8,
+  MAX_IMAGE_BYTES: 4 * 1024 * 1024,
+  MAX_IMAGE_PIXELS: 4096 * 4096,
+  MAX_SESSIONS: 1000,
+  MAX_PARTICIPANTS_PER_SESSION: 16,
+  TIMELINE_MAX_SAMPLES: 600,
+  TIMELINE_MAX_TRACKS: 32,
+  TRACK_MAX_AGE_MS: 1500,
+  SMOOTHING_TAU_MS: 400,
+  CLIENT_DIR: 'client/dist',
+  SHUTDOWN_GRACE_MS: 5000,
+  MOODWIRE_DATA_DIR: 'data',
+  VIDEO_MAX_UPLOAD_MB: 500,
+  VIDEO_SAMPLE_FPS: 5,
+  VIDEO_MAX_SIDE_PX: 640,
+  VIDEO_JOB_CONCURRENCY: 1,
+  VIDEO_MAX_QUEUED_JOBS: 8,
+  VIDEO_MAX_INFLIGHT_FRAMES: 4,
+  VIDEO_KEEP_UPLOADS: false,
+} as const;
 
 /**
  * A detector setting: `ssd` (SSD MobileNet v1, accurate, ~300 ms a frame on one wasm thread) or
@@ -32,58 +79,112 @@ export function parseDetectorSpec(spec: string, minScore: { ssd: number; tiny: n
 
 const intFromEnv = (fallback: number) => z.coerce.number().int().default(fallback);
 const numFromEnv = (fallback: number) => z.coerce.number().default(fallback);
+const booleanFlag = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((value) => value === '1' || value === 'true' || value === 'yes');
+const D = CONFIG_DEFAULTS;
 
 const envSchema = z.object({
-  PORT: intFromEnv(3000).pipe(z.number().int().min(0).max(65535)),
-  HOST: z.string().default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  EMOTION_BACKEND: z.enum(BACKEND_CHOICES).default('wasm'),
-  MODEL_DIR: z.string().default('models/emotion'),
+  PORT: intFromEnv(D.PORT).pipe(z.number().int().min(0).max(65535)),
+  HOST: z.string().default(D.HOST),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(D.LOG_LEVEL),
+  EMOTION_BACKEND: z.enum(BACKEND_CHOICES).default(D.EMOTION_BACKEND),
+  MODEL_DIR: z.string().default(D.MODEL_DIR),
   /**
    * Classify each face and its mirror image and average them: `card` follows the model card (its
    * accuracy was measured that way), `off` halves the classifier's cost, `on` forces it.
    */
-  EMOTION_MIRROR_AVERAGE: z.enum(MIRROR_AVERAGE_SETTINGS).default('card'),
+  EMOTION_MIRROR_AVERAGE: z.enum(MIRROR_AVERAGE_SETTINGS).default(D.EMOTION_MIRROR_AVERAGE),
   /** Poll interval for model changes besides fs.watch (watch events can be missed on some file systems). */
-  MODEL_POLL_MS: intFromEnv(2000).pipe(z.number().int().min(100)),
+  MODEL_POLL_MS: intFromEnv(D.MODEL_POLL_MS).pipe(z.number().int().min(100)),
+  /** Unset: DEFAULT_FACE_MODEL_DIR. */
   FACE_MODEL_DIR: z.string().optional(),
   /**
    * Detector per path: live streams trade a little recall for latency; photos and videos use SSD.
    * Measured on the six test photos (22 faces): ssd 22/22; tiny:512 (score 0.4) 21/22, none
    * invented, ~0.5x SSD's cost; tiny:416 19/22 with one double detection.
    */
-  DETECTOR_LIVE: detectorSpecSchema.default('tiny:512'),
-  DETECTOR_UPLOAD: detectorSpecSchema.default('ssd'),
-  DETECTOR_VIDEO: detectorSpecSchema.default('ssd'),
-  DETECTOR_MIN_SCORE: numFromEnv(0.5).pipe(z.number().min(0).max(1)),
+  DETECTOR_LIVE: detectorSpecSchema.default(D.DETECTOR_LIVE),
+  DETECTOR_UPLOAD: detectorSpecSchema.default(D.DETECTOR_UPLOAD),
+  DETECTOR_VIDEO: detectorSpecSchema.default(D.DETECTOR_VIDEO),
+  DETECTOR_MIN_SCORE: numFromEnv(D.DETECTOR_MIN_SCORE).pipe(z.number().min(0).max(1)),
   /** The tiny detector's scores run lower than SSD's for the same faces. */
-  TINY_DETECTOR_MIN_SCORE: numFromEnv(0.4).pipe(z.number().min(0).max(1)),
+  TINY_DETECTOR_MIN_SCORE: numFromEnv(D.TINY_DETECTOR_MIN_SCORE).pipe(z.number().min(0).max(1)),
   /** Faces smaller than this (box side in source pixels) are skipped: too few pixels to read. */
-  MIN_FACE_SIZE: intFromEnv(20).pipe(z.number().int().min(1)),
+  MIN_FACE_SIZE: intFromEnv(D.MIN_FACE_SIZE).pipe(z.number().int().min(1)),
   /** Dynamic batcher: a batch runs when it is full or when its oldest face waited this long. */
-  BATCH_MAX_SIZE: intFromEnv(32).pipe(z.number().int().min(1).max(256)),
-  BATCH_MAX_DELAY_MS: numFromEnv(4).pipe(z.number().min(0).max(1000)),
-  BATCH_MAX_QUEUE: intFromEnv(512).pipe(z.number().int().min(1)),
-  /** Worker threads, each with its own tfjs, face-api and emotion model (one per core by default). */
-  WORKERS: intFromEnv(Math.max(1, Math.min(os.availableParallelism(), 4))).pipe(z.number().int().min(1).max(32)),
+  BATCH_MAX_SIZE: intFromEnv(D.BATCH_MAX_SIZE).pipe(z.number().int().min(1).max(256)),
+  BATCH_MAX_DELAY_MS: numFromEnv(D.BATCH_MAX_DELAY_MS).pipe(z.number().min(0).max(1000)),
+  BATCH_MAX_QUEUE: intFromEnv(D.BATCH_MAX_QUEUE).pipe(z.number().int().min(1)),
+  /** Worker threads, each with its own tfjs, face-api and emotion model. */
+  WORKERS: intFromEnv(D.WORKERS).pipe(z.number().int().min(1).max(32)),
   /** Frames waiting for a worker, per source, beyond which new ones are refused with queue_full. */
-  WORK_QUEUE_LIVE: intFromEnv(64).pipe(z.number().int().min(1)),
-  WORK_QUEUE_UPLOAD: intFromEnv(16).pipe(z.number().int().min(1)),
-  WORK_QUEUE_VIDEO: intFromEnv(8).pipe(z.number().int().min(1)),
-  MAX_IMAGE_BYTES: intFromEnv(4 * 1024 * 1024).pipe(z.number().int().min(1024)),
-  MAX_IMAGE_PIXELS: intFromEnv(4096 * 4096).pipe(z.number().int().min(64 * 64)),
-  MAX_SESSIONS: intFromEnv(1000).pipe(z.number().int().min(1)),
-  MAX_PARTICIPANTS_PER_SESSION: intFromEnv(16).pipe(z.number().int().min(1)),
+  WORK_QUEUE_LIVE: intFromEnv(D.WORK_QUEUE_LIVE).pipe(z.number().int().min(1)),
+  WORK_QUEUE_UPLOAD: intFromEnv(D.WORK_QUEUE_UPLOAD).pipe(z.number().int().min(1)),
+  WORK_QUEUE_VIDEO: intFromEnv(D.WORK_QUEUE_VIDEO).pipe(z.number().int().min(1)),
+  MAX_IMAGE_BYTES: intFromEnv(D.MAX_IMAGE_BYTES).pipe(z.number().int().min(1024)),
+  MAX_IMAGE_PIXELS: intFromEnv(D.MAX_IMAGE_PIXELS).pipe(z.number().int().min(64 * 64)),
+  MAX_SESSIONS: intFromEnv(D.MAX_SESSIONS).pipe(z.number().int().min(1)),
+  MAX_PARTICIPANTS_PER_SESSION: intFromEnv(D.MAX_PARTICIPANTS_PER_SESSION).pipe(z.number().int().min(1)),
   /** Timeline samples kept per track and tracks kept per participant (oldest dropped first). */
-  TIMELINE_MAX_SAMPLES: intFromEnv(600).pipe(z.number().int().min(1)),
-  TIMELINE_MAX_TRACKS: intFromEnv(32).pipe(z.number().int().min(1)),
+  TIMELINE_MAX_SAMPLES: intFromEnv(D.TIMELINE_MAX_SAMPLES).pipe(z.number().int().min(1)),
+  TIMELINE_MAX_TRACKS: intFromEnv(D.TIMELINE_MAX_TRACKS).pipe(z.number().int().min(1)),
   /** A track not seen for this long is closed; a face reappearing later gets a new trackId. */
-  TRACK_MAX_AGE_MS: intFromEnv(1500).pipe(z.number().int().min(1)),
+  TRACK_MAX_AGE_MS: intFromEnv(D.TRACK_MAX_AGE_MS).pipe(z.number().int().min(1)),
   /** EMA time constant of smoothed probabilities. */
-  SMOOTHING_TAU_MS: numFromEnv(400).pipe(z.number().min(0)),
-  CLIENT_DIR: z.string().default('client/dist'),
-  SHUTDOWN_GRACE_MS: intFromEnv(5000).pipe(z.number().int().min(0)),
+  SMOOTHING_TAU_MS: numFromEnv(D.SMOOTHING_TAU_MS).pipe(z.number().min(0)),
+  CLIENT_DIR: z.string().default(D.CLIENT_DIR),
+  SHUTDOWN_GRACE_MS: intFromEnv(D.SHUTDOWN_GRACE_MS).pipe(z.number().int().min(0)),
+  MOODWIRE_DATA_DIR: z.string().min(1).default(D.MOODWIRE_DATA_DIR),
+  VIDEO_MAX_UPLOAD_MB: numFromEnv(D.VIDEO_MAX_UPLOAD_MB).pipe(z.number().positive().max(100_000)),
+  VIDEO_SAMPLE_FPS: numFromEnv(D.VIDEO_SAMPLE_FPS).pipe(z.number().min(0.1).max(60)),
+  VIDEO_MAX_SIDE_PX: intFromEnv(D.VIDEO_MAX_SIDE_PX).pipe(z.number().int().min(64).max(4096)),
+  VIDEO_JOB_CONCURRENCY: intFromEnv(D.VIDEO_JOB_CONCURRENCY).pipe(z.number().int().min(1).max(16)),
+  VIDEO_MAX_QUEUED_JOBS: intFromEnv(D.VIDEO_MAX_QUEUED_JOBS).pipe(z.number().int().min(0).max(10_000)),
+  VIDEO_MAX_INFLIGHT_FRAMES: intFromEnv(D.VIDEO_MAX_INFLIGHT_FRAMES).pipe(z.number().int().min(1).max(64)),
+  VIDEO_KEEP_UPLOADS: booleanFlag.default(D.VIDEO_KEEP_UPLOADS),
+  /** A path to the binary, or a command name looked up on PATH; empty or unset: PATH, else npm. */
+  FFMPEG_PATH: z.string().optional(),
+  FFPROBE_PATH: z.string().optional(),
+  /** The directories searched for ffmpeg and ffprobe. */
+  PATH: z.string().optional(),
 });
+
+/** The video service's settings. */
+export interface VideoConfig {
+  /** Root of persisted state; the job db and uploads live in `<dataDir>/video/`. */
+  dataDir: string;
+  /** Largest accepted upload, in bytes. */
+  maxUploadBytes: number;
+  /** Frames sampled per second of media when the request does not ask for another rate. */
+  sampleFps: number;
+  /** Frames are scaled down so their longer side is at most this (boxes are mapped back). */
+  maxSidePx: number;
+  /** Jobs analysed at the same time. */
+  jobConcurrency: number;
+  /** Jobs waiting beyond the running ones; one more is refused with 503 queue_full. */
+  maxQueuedJobs: number;
+  /** Frames of one job in the analyzer at once (the ffmpeg pipe is paused beyond this). */
+  maxInFlightFrames: number;
+  /** Keep uploaded files after analysis (default: delete them). */
+  keepUploads: boolean;
+}
+
+/** Which ffmpeg and ffprobe to run; `server/video/binaries.ts` resolves them from this. */
+export interface FfmpegConfig {
+  /** FFMPEG_PATH: an absolute path, or a command name to look up on `searchPath`; undefined when unset. */
+  ffmpegPath: string | undefined;
+  /** FFPROBE_PATH, like `ffmpegPath`. */
+  ffprobePath: string | undefined;
+  /** PATH: directories separated by `path.delimiter`. */
+  searchPath: string;
+}
+
+/** Face tracking and smoothing, the same for live streams and video jobs. */
+export interface TrackingConfig {
+  maxAgeMs: number;
+  smoothingTauMs: number;
+}
 
 export interface Config {
   port: number;
@@ -101,13 +202,24 @@ export interface Config {
   workQueue: { live: number; upload: number; video: number };
   limits: { maxImageBytes: number; maxImagePixels: number };
   sessions: { maxSessions: number; maxParticipants: number; timelineMaxSamples: number; timelineMaxTracks: number };
-  tracking: { maxAgeMs: number; smoothingTauMs: number };
+  tracking: TrackingConfig;
   clientDir: string;
   shutdownGraceMs: number;
+  video: VideoConfig;
+  ffmpeg: FfmpegConfig;
 }
 
-/** Folder of face-api's own weights inside the npm package (never fetched from the network). */
-export const DEFAULT_FACE_MODEL_DIR = path.join(repoRoot, 'node_modules/@vladmandic/face-api/model');
+/** A relative path setting, resolved against the repository root. */
+function fromRepoRoot(value: string): string {
+  return path.resolve(repoRoot, value);
+}
+
+/** An executable setting: a path (relative ones from the repository root) or a bare command name, kept as is. */
+function executableSetting(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  const isCommandName = !value.includes('/') && !value.includes(path.sep);
+  return isCommandName ? value : fromRepoRoot(value);
+}
 
 /** Parses the environment (or any string map, for tests) into a Config; throws a readable error. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -120,10 +232,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
     backend: e.EMOTION_BACKEND,
-    modelDir: path.resolve(repoRoot, e.MODEL_DIR),
+    modelDir: fromRepoRoot(e.MODEL_DIR),
     mirrorAverage: e.EMOTION_MIRROR_AVERAGE,
     modelPollMs: e.MODEL_POLL_MS,
-    faceModelDir: e.FACE_MODEL_DIR ? path.resolve(repoRoot, e.FACE_MODEL_DIR) : DEFAULT_FACE_MODEL_DIR,
+    faceModelDir: e.FACE_MODEL_DIR ? fromRepoRoot(e.FACE_MODEL_DIR) : DEFAULT_FACE_MODEL_DIR,
     detectors: {
       live: parseDetectorSpec(e.DETECTOR_LIVE, minScore),
       upload: parseDetectorSpec(e.DETECTOR_UPLOAD, minScore),
@@ -141,7 +253,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timelineMaxTracks: e.TIMELINE_MAX_TRACKS,
     },
     tracking: { maxAgeMs: e.TRACK_MAX_AGE_MS, smoothingTauMs: e.SMOOTHING_TAU_MS },
-    clientDir: path.resolve(repoRoot, e.CLIENT_DIR),
+    clientDir: fromRepoRoot(e.CLIENT_DIR),
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    video: {
+      dataDir: fromRepoRoot(e.MOODWIRE_DATA_DIR),
+      maxUploadBytes: Math.round(e.VIDEO_MAX_UPLOAD_MB * 1024 * 1024),
+      sampleFps: e.VIDEO_SAMPLE_FPS,
+      maxSidePx: e.VIDEO_MAX_SIDE_PX,
+      jobConcurrency: e.VIDEO_JOB_CONCURRENCY,
+      maxQueuedJobs: e.VIDEO_MAX_QUEUED_JOBS,
+      maxInFlightFrames: e.VIDEO_MAX_INFLIGHT_FRAMES,
+      keepUploads: e.VIDEO_KEEP_UPLOADS,
+    },
+    ffmpeg: {
+      ffmpegPath: executableSetting(e.FFMPEG_PATH),
+      ffprobePath: executableSetting(e.FFPROBE_PATH),
+      // Windows spells it Path; a spread copy of process.env keeps that spelling.
+      searchPath: e.PATH ?? env.Path ?? '',
+    },
   };
 }

@@ -1,3 +1,8 @@
+/**
+ * Builds and starts the whole server for a Config: HTTP + socket.io listen at once (so /healthz
+ * answers while models load), inference starts in the background, /readyz turns 200 when it is
+ * ready. Used by main.ts and by the tests (port 0).
+ */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -6,13 +11,8 @@ import { createApp } from './http/app.ts';
 import { type Inference, startInference, waitForModel } from './inference/engine.ts';
 import { attachLiveServer, type LiveServer } from './live/socket-server.ts';
 import type { SessionRegistry } from './live/sessions.ts';
-import { createVideoService, loadVideoConfig, type VideoConfig, type VideoService } from './video/service.ts';
+import { createVideoService, type VideoService } from './video/service.ts';
 
-/**
- * Builds and starts the whole server for a Config: HTTP + socket.io listen at once (so /healthz
- * answers while models load), inference starts in the background, /readyz turns 200 when it is
- * ready. Used by main.ts and by the tests (port 0).
- */
 export interface RunningServer {
   httpServer: HttpServer;
   io: LiveServer;
@@ -25,19 +25,15 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export interface ServerOptions {
-  /** video settings (default: from the environment) */
-  videoConfig?: VideoConfig;
-}
-
-export async function startServer(config: Config, logger: Logger, options: ServerOptions = {}): Promise<RunningServer> {
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   let inference: Inference | undefined;
   const abort = new AbortController();
 
-  // Video jobs share the analyzer (video frames have the lowest priority in the pool and batcher).
+  // Video jobs share the analyzer (video frames have the lowest priority in the pool and batcher)
+  // and the tracking settings of live streams.
   const video: VideoService = createVideoService({
     analyzer: () => inference?.analyzer,
-    config: options.videoConfig ?? loadVideoConfig(),
+    config: { video: config.video, ffmpeg: config.ffmpeg, tracking: config.tracking },
     logger,
   });
 

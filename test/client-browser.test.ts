@@ -16,10 +16,9 @@ import { pino } from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { repoRoot } from '../server/config.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
-import { loadVideoConfig } from '../server/video/config.ts';
-import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
 import { EMOTION_COLORS } from '../client/src/shared/emotions.ts';
 import { testConfig } from './live-support.ts';
+import { testBinaries } from './video-support.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const groupsPan = path.resolve(repoRoot, '../shared/media/groups-pan.mp4');
@@ -98,11 +97,12 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     fs.mkdirSync(artifacts, { recursive: true });
     execFileSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts/build-client.ts')], { cwd: repoRoot, stdio: 'pipe' });
     // 5 s of the pan, 640x360, as the fake camera (chromium loops it).
-    execFileSync(resolveFfmpegBinaries().ffmpegPath, ['-v', 'error', '-y', '-i', groupsPan, '-t', '5', '-vf', 'scale=640:360', '-pix_fmt', 'yuv420p', y4m]);
+    execFileSync(testBinaries().ffmpegPath, ['-v', 'error', '-y', '-i', groupsPan, '-t', '5', '-vf', 'scale=640:360', '-pix_fmt', 'yuv420p', y4m]);
     // One inference worker: starts faster on a busy machine and is enough for two pages.
-    server = await startServer(testConfig({ WORKERS: '1' }), pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), {
-      videoConfig: loadVideoConfig({}, { dataDir: path.join(tmp, 'data'), sampleFps: 3 }),
-    });
+    server = await startServer(
+      testConfig({ WORKERS: '1', MOODWIRE_DATA_DIR: path.join(tmp, 'data'), VIDEO_SAMPLE_FPS: '3' }),
+      pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    );
     await server.ready;
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -9,7 +9,7 @@ import type { Ack, ClientToServerEvents, ServerToClientEvents, Box } from '../co
 // The tracker's own overlap measure, so tests and tracker agree.
 import { iou } from '../server/pipeline/track.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
-import { loadVideoConfig } from '../server/video/service.ts';
+import { ffmpegEnv } from './video-support.ts';
 
 export const mediaDir = path.resolve(repoRoot, '../shared/media');
 /** The trained model by default; TEST_MODEL_DIR points elsewhere (e.g. while the first model trains). */
@@ -21,15 +21,14 @@ export const referenceFaces = JSON.parse(readFileSync(path.join(repoRoot, 'test/
 export const photoNames = Object.keys(referenceFaces.photos);
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_DIR: testModelDir, WORKERS: '2', LOG_LEVEL: 'silent', ...env });
+  return loadConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_DIR: testModelDir, WORKERS: '2', LOG_LEVEL: 'silent', ...ffmpegEnv(), ...env });
 }
 
 /** A server on an ephemeral port; its video data (sqlite, uploads) lives in a fresh temp folder. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<RunningServer> {
-  const config = testConfig(env);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-data-'));
-  const videoConfig = loadVideoConfig({ ...process.env, MOODWIRE_DATA_DIR: dataDir });
-  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), { videoConfig });
+  const config = testConfig({ MOODWIRE_DATA_DIR: dataDir, ...env });
+  const server = await startServer(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
   const close = server.close.bind(server);
   server.close = async () => {
     await close();

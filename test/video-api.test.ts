@@ -11,14 +11,14 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { loadConfig } from '../server/config.ts';
+import { httpErrorSchema, videoAcceptedSchema, videoJobViewSchema, type VideoTimeline, videoTimelineSchema } from '../contract/http.ts';
+import type { VideoProgressEvent } from '../contract/socket.ts';
+import { loadConfig, type VideoConfig } from '../server/config.ts';
 import { createApp } from '../server/http/app.ts';
 import { type Inference, startInference } from '../server/inference/engine.ts';
-import { loadVideoConfig, type VideoConfig } from '../server/video/config.ts';
-import { createVideoService, type VideoProgressEvent, type VideoService } from '../server/video/service.ts';
+import { createVideoService, type VideoService } from '../server/video/service.ts';
 import { VideoJobStore } from '../server/video/store.ts';
-import type { VideoTimeline } from '../server/video/timeline.ts';
-import { type BadFiles, childFfmpegProcesses, groupsPan, makeBadFiles, repoRoot } from './video-support.ts';
+import { type BadFiles, childFfmpegProcesses, ffmpegEnv, groupsPan, makeBadFiles, repoRoot } from './video-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const modelDir = process.env.TEST_MODEL_DIR ?? path.join(repoRoot, 'models/emotion');
@@ -43,8 +43,19 @@ function tempDataDir(): string {
   return dir;
 }
 
+/** The parsed defaults with these video settings. */
+function serviceConfig(video: Partial<VideoConfig>) {
+  const defaults = loadConfig(ffmpegEnv());
+  return { video: { ...defaults.video, ...video }, ffmpeg: defaults.ffmpeg, tracking: defaults.tracking };
+}
+
+/** Asserts that a JSON answer has exactly the shape of a contract/http.ts schema (nothing missing, nothing extra). */
+function assertShape(schema: { parse(value: unknown): unknown }, body: unknown): void {
+  assert.deepEqual(schema.parse(body), body);
+}
+
 async function startVideoServer(config: Partial<VideoConfig> & { dataDir: string }): Promise<Running> {
-  const service = createVideoService({ analyzer: () => inference.analyzer, config: loadVideoConfig({}, config), logger });
+  const service = createVideoService({ analyzer: () => inference.analyzer, config: serviceConfig(config), logger });
   const events: VideoProgressEvent[] = [];
   service.events.on('progress', (e) => events.push(e));
   await service.start();
@@ -131,6 +142,7 @@ describe('POST /api/v1/videos refuses what is not a decodable video', () => {
     it(`answers ${c.status} ${c.code} to ${c.name}`, async () => {
       const { status, body } = await upload(running.url, c.file());
       assert.equal(status, c.status);
+      assertShape(httpErrorSchema, body);
       assert.equal(body.error.code, c.code);
       assert.match(body.error.message, c.message);
       assert.deepEqual(uploadsLeft(dataDir), [], 'a refused upload is deleted');
@@ -175,11 +187,13 @@ describe('a real upload of groups-pan.mp4', () => {
   it('is analysed to done with 3-4 stable tracks per 4-second segment, JSON and CSV', async () => {
     const accepted = await upload(running.url, groupsPan, { fps: TEST_FPS });
     assert.equal(accepted.status, 202);
+    assertShape(videoAcceptedSchema, accepted.body);
     assert.equal(accepted.body.status, 'queued');
     const id = accepted.body.id as string;
 
     const job = await waitFor(running.url, id, (j) => j.status === 'done' || j.status === 'failed');
     assert.equal(job.status, 'done', JSON.stringify(job));
+    assertShape(videoJobViewSchema, job);
     assert.equal(job.progress, 1);
     assert.equal(job.sampledFps, TEST_FPS);
     assert.ok(Math.abs(job.durationSec - 12) < 0.1);
@@ -192,6 +206,7 @@ describe('a real upload of groups-pan.mp4', () => {
     assert.ok(values.some((v) => v > 0 && v < 1), 'intermediate progress is pushed');
 
     const timeline = (await (await fetch(`${running.url}/${id}/timeline`)).json()) as VideoTimeline;
+    assertShape(videoTimelineSchema, timeline);
     assert.equal(timeline.complete, true);
     assert.equal(timeline.frames.length, 12 * TEST_FPS);
     for (const [from, to, expected] of [[0, 4, 3], [4, 8, 4], [8, 12, 4]] as const) {
@@ -265,6 +280,7 @@ describe('a restart in the middle of a job', () => {
     try {
       const failed = (await getJob(second.url, orphan)).body;
       assert.equal(failed.status, 'failed');
+      assertShape(videoJobViewSchema, failed);
       assert.match(failed.error, /interrupted by a server restart.*no longer available/);
       const done = await waitFor(second.url, resumable, (j) => j.status === 'done' || j.status === 'failed');
       assert.equal(done.status, 'done', JSON.stringify(done));

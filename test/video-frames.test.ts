@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
 import { analysisSize, decodeFrames } from '../server/video/frames.ts';
-import { childFfmpegProcesses, groupsPan } from './video-support.ts';
+import { childFfmpegProcesses, groupsPan, testBinaries } from './video-support.ts';
 
 function meanByte(data: Uint8Array): number {
   let sum = 0;
@@ -22,7 +21,7 @@ describe('analysisSize', () => {
 
 for (const flavour of ['system', 'npm'] as const) {
   describe(`decodeFrames with the ${flavour} ffmpeg`, () => {
-    const binaries = resolveFfmpegBinaries({ preferNpm: flavour === 'npm' });
+    const binaries = testBinaries(flavour === 'npm' ? 'npm' : 'configured');
 
     it('pipes 5 fps raw RGB frames of the 12 s video with media timestamps', async () => {
       const frames = [];

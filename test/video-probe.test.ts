@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppError } from '../contract/errors.ts';
+import { loadConfig } from '../server/config.ts';
 import { findOnPath, resolveFfmpegBinaries } from '../server/video/binaries.ts';
 import { probeVideo } from '../server/video/probe.ts';
-import { type BadFiles, groupsPan, makeBadFiles } from './video-support.ts';
+import { type BadFiles, groupsPan, makeBadFiles, repoRoot, testBinaries } from './video-support.ts';
 
 let bad: BadFiles;
 before(() => {
@@ -13,24 +16,55 @@ before(() => {
 after(() => fs.rmSync(bad.dir, { recursive: true, force: true }));
 
 const flavours = [
-  { name: 'system ffmpeg', binaries: () => resolveFfmpegBinaries() },
-  { name: 'npm-shipped ffmpeg', binaries: () => resolveFfmpegBinaries({ preferNpm: true }) },
+  { name: 'system ffmpeg', binaries: () => testBinaries() },
+  { name: 'npm-shipped ffmpeg', binaries: () => testBinaries('npm') },
 ];
 
 describe('ffmpeg binaries', () => {
+  /** A folder holding executables named ffmpeg and ffprobe, to be found on PATH. */
+  function fakeBinDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-bin-'));
+    for (const name of ['ffmpeg', 'ffprobe']) fs.writeFileSync(path.join(dir, name), '#!/bin/sh\n', { mode: 0o755 });
+    return dir;
+  }
+
+  it('finds the system binaries on PATH', () => {
+    const dir = fakeBinDir();
+    try {
+      const system = resolveFfmpegBinaries(loadConfig({ PATH: ['/nonexistent', dir].join(path.delimiter) }).ffmpeg);
+      assert.deepEqual(system, {
+        ffmpegPath: path.join(dir, 'ffmpeg'),
+        ffprobePath: path.join(dir, 'ffprobe'),
+        origin: { ffmpeg: 'system', ffprobe: 'system' },
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('falls back to the npm-shipped binaries when none is on PATH', () => {
-    const npm = resolveFfmpegBinaries({ preferNpm: true, env: {} });
+    const npm = resolveFfmpegBinaries(loadConfig({}).ffmpeg, { preferNpm: true });
     assert.deepEqual(npm.origin, { ffmpeg: 'npm', ffprobe: 'npm' });
     assert.match(npm.ffmpegPath, /@ffmpeg-installer/);
     assert.match(npm.ffprobePath, /@ffprobe-installer/);
-    const noPath = resolveFfmpegBinaries({ env: { PATH: '/nonexistent' } });
+    const noPath = resolveFfmpegBinaries(loadConfig({ PATH: '/nonexistent' }).ffmpeg);
     assert.deepEqual(noPath.origin, { ffmpeg: 'npm', ffprobe: 'npm' });
     assert.equal(findOnPath('ffmpeg', '/nonexistent'), undefined);
   });
 
-  it('honours FFMPEG_PATH and FFPROBE_PATH', () => {
-    const b = resolveFfmpegBinaries({ env: { FFMPEG_PATH: '/opt/x/ffmpeg', FFPROBE_PATH: '/opt/x/ffprobe' } });
-    assert.deepEqual(b, { ffmpegPath: '/opt/x/ffmpeg', ffprobePath: '/opt/x/ffprobe', origin: { ffmpeg: 'env', ffprobe: 'env' } });
+  it('honours FFMPEG_PATH and FFPROBE_PATH: absolute, relative to the repository, or a command name on PATH', () => {
+    const absolute = resolveFfmpegBinaries(loadConfig({ FFMPEG_PATH: '/opt/x/ffmpeg', FFPROBE_PATH: '/opt/x/ffprobe' }).ffmpeg);
+    assert.deepEqual(absolute, { ffmpegPath: '/opt/x/ffmpeg', ffprobePath: '/opt/x/ffprobe', origin: { ffmpeg: 'env', ffprobe: 'env' } });
+    const relative = resolveFfmpegBinaries(loadConfig({ FFMPEG_PATH: 'tools/ffmpeg', FFPROBE_PATH: './tools/ffprobe' }).ffmpeg);
+    assert.equal(relative.ffmpegPath, path.join(repoRoot, 'tools/ffmpeg'));
+    assert.equal(relative.ffprobePath, path.join(repoRoot, 'tools/ffprobe'));
+    const dir = fakeBinDir();
+    try {
+      const named = resolveFfmpegBinaries(loadConfig({ FFMPEG_PATH: 'ffmpeg', FFPROBE_PATH: 'ffprobe', PATH: dir }).ffmpeg);
+      assert.deepEqual(named, { ffmpegPath: path.join(dir, 'ffmpeg'), ffprobePath: path.join(dir, 'ffprobe'), origin: { ffmpeg: 'env', ffprobe: 'env' } });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

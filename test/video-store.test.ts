@@ -5,7 +5,6 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EMOTIONS, type EmotionScores } from '../contract/emotions.ts';
 import type { Face } from '../contract/socket.ts';
-import { loadVideoConfig, VIDEO_CONFIG_DEFAULTS } from '../server/video/config.ts';
 import { JobQueue } from '../server/video/jobs.ts';
 import { VideoJobStore, type VideoSample } from '../server/video/store.ts';
 import { buildTimeline, CSV_COLUMNS, timelineToCsv } from '../server/video/timeline.ts';
@@ -145,22 +144,5 @@ describe('JobQueue', () => {
     assert.deepEqual(started, ['a', 'b']);
     assert.deepEqual(stops, ['a:deleted', 'b:shutdown']);
     assert.throws(() => queue.enqueue('d'), { code: 'not_ready' });
-  });
-});
-
-describe('loadVideoConfig', () => {
-  it('has documented defaults and parses the environment', () => {
-    const defaults = loadVideoConfig({});
-    assert.equal(defaults.maxUploadBytes, 500 * 1024 * 1024);
-    assert.equal(defaults.sampleFps, 5);
-    assert.equal(defaults.keepUploads, false);
-    assert.equal(defaults.dataDir, path.resolve(VIDEO_CONFIG_DEFAULTS.dataDir));
-    const custom = loadVideoConfig({ VIDEO_MAX_UPLOAD_MB: '2', VIDEO_SAMPLE_FPS: '2.5', VIDEO_KEEP_UPLOADS: 'true', VIDEO_JOB_CONCURRENCY: '2' });
-    assert.equal(custom.maxUploadBytes, 2 * 1024 * 1024);
-    assert.equal(custom.sampleFps, 2.5);
-    assert.equal(custom.keepUploads, true);
-    assert.equal(custom.jobConcurrency, 2);
-    assert.throws(() => loadVideoConfig({ VIDEO_SAMPLE_FPS: '0' }), /VIDEO_SAMPLE_FPS/);
-    assert.throws(() => loadVideoConfig({ VIDEO_KEEP_UPLOADS: 'maybe' }), /VIDEO_KEEP_UPLOADS/);
   });
 });

@@ -4,10 +4,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
+import { loadConfig } from '../server/config.ts';
+import { type FfmpegBinaries, resolveFfmpegBinaries } from '../server/video/binaries.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const groupsPan = path.resolve(repoRoot, '../shared/media/groups-pan.mp4');
+
+/** The ffmpeg settings of this environment (PATH, FFMPEG_PATH, FFPROBE_PATH), for test configs. */
+export function ffmpegEnv(): Record<string, string> {
+  const names = ['PATH', 'FFMPEG_PATH', 'FFPROBE_PATH'] as const;
+  return Object.fromEntries(names.flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])));
+}
+
+/** ffmpeg/ffprobe as the server picks them in this environment; `npm`: the npm-shipped ones. */
+export function testBinaries(flavour: 'configured' | 'npm' = 'configured'): FfmpegBinaries {
+  return resolveFfmpegBinaries(loadConfig(ffmpegEnv()).ffmpeg, { preferNpm: flavour === 'npm' });
+}
 
 export interface BadFiles {
   dir: string;
@@ -23,7 +35,7 @@ export function makeBadFiles(): BadFiles {
   const text = path.join(dir, 'notes.mp4');
   fs.writeFileSync(text, 'this is plain text, not a video\n'.repeat(20));
   const audioOnly = path.join(dir, 'tone.m4a');
-  execFileSync(resolveFfmpegBinaries().ffmpegPath, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', audioOnly]);
+  execFileSync(testBinaries().ffmpegPath, ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', audioOnly]);
   const truncated = path.join(dir, 'cut.mp4');
   const full = fs.readFileSync(groupsPan);
   fs.writeFileSync(truncated, full.subarray(0, Math.floor(full.length * 0.6)));

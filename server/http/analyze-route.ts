@@ -1,15 +1,17 @@
+/**
+ * POST /api/v1/analyze: one image in the body (Content-Type image/jpeg|png|webp), faces out in
+ * the same shape as live frames (trackIds 1..n; `smoothed` equals `emotions` for a single image).
+ * The answer's type is AnalyzeResult in contract/http.ts.
+ */
 import express, { type Router } from 'express';
 import { AppError } from '../../contract/errors.ts';
+import type { AnalyzeResult } from '../../contract/http.ts';
 import { frameLatencySeconds } from '../metrics/metrics.ts';
 import { FaceTracker } from '../pipeline/track.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 
 const IMAGE_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp']);
 
-/**
- * POST /api/v1/analyze: one image in the body (Content-Type image/jpeg|png|webp), faces out in
- * the same shape as live frames (trackIds 1..n; `smoothed` equals `emotions` for a single image).
- */
 export function analyzeRouter(deps: { analyzer: () => FrameAnalyzer | undefined; maxImageBytes: number }): Router {
   const router = express.Router();
   const readBody = express.raw({ type: () => true, limit: deps.maxImageBytes });
@@ -34,7 +36,8 @@ export function analyzeRouter(deps: { analyzer: () => FrameAnalyzer | undefined;
       const analysis = await analyzer.analyzeEncoded(body, 'upload');
       const faces = new FaceTracker().update(analysis.faces, 0);
       frameLatencySeconds.observe({ source: 'upload' }, (performance.now() - started) / 1000);
-      res.json({ width: analysis.width, height: analysis.height, faces, timings: analysis.timings });
+      const answer: AnalyzeResult = { width: analysis.width, height: analysis.height, faces, timings: analysis.timings };
+      res.json(answer);
     },
   );
   return router;

@@ -1,3 +1,7 @@
+/**
+ * One video file through the analysis: ffmpeg-decoded samples, the shared analyzer (retried while
+ * it is full), one FaceTracker, in media order. Used by the video service's jobs and by the CLI.
+ */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../contract/errors.ts';
 import { FaceTracker, type TrackerOptions } from '../pipeline/track.ts';
@@ -18,7 +22,8 @@ export interface AnalyzeVideoOptions {
   maxSidePx: number;
   /** Frames of this video in the analyzer at once; ffmpeg is paused beyond it. */
   maxInFlightFrames: number;
-  tracker?: TrackerOptions;
+  /** Track ageing and smoothing (the Config's `tracking` slice). */
+  tracker: TrackerOptions;
   signal?: AbortSignal;
   /** Called in media order, once per sample (faces tracked, boxes in source pixels). */
   onSample: (sample: VideoSample, progress: number) => void;

@@ -1,17 +1,21 @@
+/**
+ * Which ffmpeg/ffprobe to run: FFMPEG_PATH/FFPROBE_PATH when set (a command name is looked up on
+ * PATH), else the system binaries on PATH (usually newer, with more codecs), else the static ones
+ * shipped by @ffmpeg-installer and @ffprobe-installer, so that `npm install` alone is enough. The
+ * settings come from the `ffmpeg` slice of the Config; nothing here reads the environment.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import type { FfmpegConfig } from '../config.ts';
 
-/**
- * Which ffmpeg/ffprobe to run: an explicit FFMPEG_PATH/FFPROBE_PATH, else the system binaries on
- * PATH (usually newer, with more codecs), else the static ones shipped by @ffmpeg-installer and
- * @ffprobe-installer, so that `npm install` alone is enough.
- */
+export type BinaryOrigin = 'env' | 'system' | 'npm';
+
 export interface FfmpegBinaries {
   ffmpegPath: string;
   ffprobePath: string;
-  /** Where each one came from, for the startup log. */
-  origin: { ffmpeg: 'env' | 'system' | 'npm'; ffprobe: 'env' | 'system' | 'npm' };
+  /** Where each one came from, for the startup log: the setting, PATH, or the npm package. */
+  origin: { ffmpeg: BinaryOrigin; ffprobe: BinaryOrigin };
 }
 
 const require = createRequire(import.meta.url);
@@ -25,9 +29,9 @@ function isExecutable(file: string): boolean {
   }
 }
 
-/** First executable `name` on PATH, or undefined. */
-export function findOnPath(name: string, envPath = process.env.PATH ?? ''): string | undefined {
-  for (const dir of envPath.split(path.delimiter)) {
+/** First executable `name` in the directories of `searchPath` (a PATH string), or undefined. */
+export function findOnPath(name: string, searchPath: string): string | undefined {
+  for (const dir of searchPath.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, name);
     if (isExecutable(candidate)) return candidate;
@@ -35,38 +39,30 @@ export function findOnPath(name: string, envPath = process.env.PATH ?? ''): stri
   return undefined;
 }
 
-function npmBinary(packageName: '@ffmpeg-installer/ffmpeg' | '@ffprobe-installer/ffprobe'): string {
-  const shipped = require(packageName) as { path: string };
+function npmBinary(name: 'ffmpeg' | 'ffprobe'): string {
+  const shipped = require(name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe') as { path: string };
   return shipped.path;
 }
 
-function resolveOne(
-  name: 'ffmpeg' | 'ffprobe',
-  envValue: string | undefined,
-  preferNpm: boolean,
-  envPath: string | undefined,
-): { path: string; origin: 'env' | 'system' | 'npm' } {
-  if (envValue) return { path: envValue, origin: 'env' };
-  const system = preferNpm ? undefined : findOnPath(name, envPath ?? '');
+function resolveOne(name: 'ffmpeg' | 'ffprobe', setting: string | undefined, searchPath: string, preferNpm: boolean): { path: string; origin: BinaryOrigin } {
+  if (setting) {
+    // A bare command name is looked up like the shell would; spawn gets it unchanged if not found.
+    const file = path.isAbsolute(setting) ? setting : (findOnPath(setting, searchPath) ?? setting);
+    return { path: file, origin: 'env' };
+  }
+  const system = preferNpm ? undefined : findOnPath(name, searchPath);
   if (system) return { path: system, origin: 'system' };
-  const npmPath = npmBinary(name === 'ffmpeg' ? '@ffmpeg-installer/ffmpeg' : '@ffprobe-installer/ffprobe');
-  return { path: npmPath, origin: 'npm' };
+  return { path: npmBinary(name), origin: 'npm' };
 }
 
-let cached: FfmpegBinaries | undefined;
-
-/** Resolve once per process; `preferNpm` skips PATH (used to test the npm fallback). */
-export function resolveFfmpegBinaries(options: { preferNpm?: boolean; env?: NodeJS.ProcessEnv } = {}): FfmpegBinaries {
-  const env = options.env ?? process.env;
-  const useCache = options.preferNpm === undefined && options.env === undefined;
-  if (useCache && cached) return cached;
-  const ffmpeg = resolveOne('ffmpeg', env.FFMPEG_PATH, options.preferNpm ?? false, env.PATH);
-  const ffprobe = resolveOne('ffprobe', env.FFPROBE_PATH, options.preferNpm ?? false, env.PATH);
-  const resolved: FfmpegBinaries = {
+/** Resolves both binaries; `preferNpm` skips the PATH lookup (used to test the npm fallback). */
+export function resolveFfmpegBinaries(settings: FfmpegConfig, options: { preferNpm?: boolean } = {}): FfmpegBinaries {
+  const preferNpm = options.preferNpm ?? false;
+  const ffmpeg = resolveOne('ffmpeg', settings.ffmpegPath, settings.searchPath, preferNpm);
+  const ffprobe = resolveOne('ffprobe', settings.ffprobePath, settings.searchPath, preferNpm);
+  return {
     ffmpegPath: ffmpeg.path,
     ffprobePath: ffprobe.path,
     origin: { ffmpeg: ffmpeg.origin, ffprobe: ffprobe.origin },
   };
-  if (useCache) cached = resolved;
-  return resolved;
 }

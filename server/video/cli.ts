@@ -8,12 +8,11 @@ import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import { loadConfig } from '../config.ts';
+import { type Config, loadConfig } from '../config.ts';
 import { AppError } from '../../contract/errors.ts';
 import { startInference, waitForModel } from '../inference/engine.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { resolveFfmpegBinaries } from './binaries.ts';
-import { loadVideoConfig } from './config.ts';
 import { probeVideo } from './probe.ts';
 import type { VideoSample } from './store.ts';
 import { buildTimeline, timelineToCsv } from './timeline.ts';
@@ -39,12 +38,21 @@ const file = program.args[0]!;
 const opts = program.opts<{ fps?: number; format: string; out?: string; quiet?: boolean }>();
 if (opts.format !== 'json' && opts.format !== 'csv') program.error('--format must be json or csv');
 
-const config = loadConfig();
-const videoConfig = loadVideoConfig();
+/** The settings, with warnings and errors only logged unless LOG_LEVEL says otherwise; a bad setting ends the CLI with its message. */
+function cliConfig(): Config {
+  try {
+    return loadConfig({ LOG_LEVEL: 'warn', ...process.env });
+  } catch (error) {
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    return process.exit(1);
+  }
+}
+
+const config = cliConfig();
 // Logs go to stderr so stdout carries only the timeline.
-const logger = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
-const binaries = resolveFfmpegBinaries();
-const fps = opts.fps ?? videoConfig.sampleFps;
+const logger = pino({ level: config.logLevel }, pino.destination(2));
+const binaries = resolveFfmpegBinaries(config.ffmpeg);
+const fps = opts.fps ?? config.video.sampleFps;
 
 async function main(): Promise<number> {
   const probe = await probeVideo(path.resolve(file), binaries);
@@ -73,8 +81,8 @@ async function main(): Promise<number> {
       analyzer: inference.analyzer,
       binaries,
       fps,
-      maxSidePx: videoConfig.maxSidePx,
-      maxInFlightFrames: videoConfig.maxInFlightFrames,
+      maxSidePx: config.video.maxSidePx,
+      maxInFlightFrames: config.video.maxInFlightFrames,
       tracker: config.tracking,
       signal: controller.signal,
       onSample: (sample) => {

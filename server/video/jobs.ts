@@ -1,3 +1,7 @@
+/**
+ * The video job queue: job ids run in arrival order, at most `concurrency` at once, with a bounded
+ * wait list; a running job is stopped through its AbortSignal when it is deleted or the queue closes.
+ */
 import { AppError } from '../../contract/errors.ts';
 
 export interface JobQueueOptions {
@@ -31,14 +35,6 @@ export class JobQueue {
 
   constructor(options: JobQueueOptions) {
     this.#options = options;
-  }
-
-  get queued(): number {
-    return this.#waiting.length;
-  }
-
-  get running(): number {
-    return this.#running.size;
   }
 
   /** Whether one more job would be accepted now. */

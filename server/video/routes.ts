@@ -1,3 +1,9 @@
+/**
+ * The video API under /api/v1/videos: upload (multipart, probed before it is queued), job status,
+ * timeline as JSON or CSV, delete. Requests are validated with the schemas of contract/http.ts and
+ * answers are typed by its types. The routes depend only on `VideoRoutesDeps`, which the video
+ * service builds; errors go to the app's error handler as AppErrors.
+ */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,21 +12,36 @@ import multer from 'multer';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { AppError } from '../../contract/errors.ts';
-import { probeVideo } from './probe.ts';
-import type { VideoServiceContext } from './service.ts';
-import type { VideoJob } from './store.ts';
+import {
+  timelineQuerySchema,
+  type VideoAccepted,
+  videoJobIdSchema,
+  type VideoJobView,
+  videoUploadOptionsSchema,
+} from '../../contract/http.ts';
+import type { VideoConfig } from '../config.ts';
+import type { JobQueue } from './jobs.ts';
+import type { VideoProbe } from './probe.ts';
+import type { VideoJob, VideoJobStore } from './store.ts';
 import { buildTimeline, timelineToCsv } from './timeline.ts';
 
-const idSchema = z.uuid();
-const uploadOptionsSchema = z.object({
-  fps: z.coerce.number().min(0.1).max(30).optional(),
-});
-const timelineQuerySchema = z.object({
-  format: z.enum(['json', 'csv']).default('json'),
-});
+/** What the routes need from the video service. */
+export interface VideoRoutesDeps {
+  config: Pick<VideoConfig, 'maxUploadBytes' | 'sampleFps'>;
+  /** Where multer writes uploads while they arrive. */
+  uploadsDir: string;
+  /** ffprobe (and a decode check) of an uploaded file; rejects with an AppError. */
+  probe(file: string): Promise<VideoProbe>;
+  /** These two throw not_ready while the service is not started. */
+  store(): VideoJobStore;
+  queue(): JobQueue;
+  /** Stops the job if it runs, deletes its upload and rows; false if there is no such job. */
+  removeJob(id: string): Promise<boolean>;
+  logger: Logger;
+}
 
 /** The public view of a job (no server paths). */
-export function jobView(job: VideoJob) {
+export function jobView(job: VideoJob): VideoJobView {
   return {
     id: job.id,
     status: job.status,
@@ -50,22 +71,22 @@ function multerError(error: unknown, maxBytes: number): AppError {
 }
 
 function jobIdParam(req: Request): string {
-  const parsed = idSchema.safeParse(req.params.id);
+  const parsed = videoJobIdSchema.safeParse(req.params.id);
   if (!parsed.success) throw new AppError('not_found', 'no such video job');
   return parsed.data;
 }
 
-/** Routes under /api/v1/videos; errors go to the app's error handler as AppErrors. */
-export function videoRouter(ctx: VideoServiceContext, logger: Logger): Router {
+export function videoRouter(deps: VideoRoutesDeps): Router {
+  const { logger } = deps;
   const router = express.Router();
   const upload = multer({
     storage: multer.diskStorage({
       destination: (_req, _file, cb) => {
-        fs.mkdir(ctx.uploadsDir, { recursive: true }, (error) => cb(error ?? null, ctx.uploadsDir));
+        fs.mkdir(deps.uploadsDir, { recursive: true }, (error) => cb(error ?? null, deps.uploadsDir));
       },
       filename: (_req, _file, cb) => cb(null, `${randomUUID()}.upload`),
     }),
-    limits: { fileSize: ctx.config.maxUploadBytes, files: 1, fields: 8 },
+    limits: { fileSize: deps.config.maxUploadBytes, files: 1, fields: 8 },
   }).single('video');
 
   const receiveUpload = (req: Request, res: Response, next: NextFunction): void => {
@@ -75,12 +96,12 @@ export function videoRouter(ctx: VideoServiceContext, logger: Logger): Router {
     }
     // Refuse before reading a large body when nothing could run it.
     try {
-      if (!ctx.queue().hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
+      if (!deps.queue().hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
     } catch (error) {
       next(error);
       return;
     }
-    upload(req, res, (error: unknown) => next(error ? multerError(error, ctx.config.maxUploadBytes) : undefined));
+    upload(req, res, (error: unknown) => next(error ? multerError(error, deps.config.maxUploadBytes) : undefined));
   };
 
   router.post('/', receiveUpload, async (req, res) => {
@@ -88,32 +109,33 @@ export function videoRouter(ctx: VideoServiceContext, logger: Logger): Router {
     if (!file) throw new AppError('bad_request', 'no file in the multipart field "video"');
     let accepted = false;
     try {
-      const options = uploadOptionsSchema.safeParse({ ...req.query, ...(req.body as object | undefined) });
+      const options = videoUploadOptionsSchema.safeParse({ ...req.query, ...(req.body as object | undefined) });
       if (!options.success) throw new AppError('bad_request', `invalid options: ${z.prettifyError(options.error)}`);
-      const probe = await probeVideo(file.path, ctx.binaries);
-      const queue = ctx.queue();
+      const probe = await deps.probe(file.path);
+      const queue = deps.queue();
       if (!queue.hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
-      const job = ctx.store().create({
+      const job = deps.store().create({
         id: randomUUID(),
         originalName: path.basename(file.originalname || 'video').slice(0, 255),
         uploadPath: path.resolve(file.path),
         sizeBytes: file.size,
         durationSec: probe.durationSec,
-        sampledFps: options.data.fps ?? ctx.config.sampleFps,
+        sampledFps: options.data.fps ?? deps.config.sampleFps,
         width: probe.width,
         height: probe.height,
       });
       queue.enqueue(job.id);
       accepted = true;
       logger.info({ jobId: job.id, sizeBytes: file.size, durationSec: probe.durationSec, codec: probe.codec }, 'video accepted');
-      res.status(202).location(`${req.baseUrl}/${job.id}`).json({ id: job.id, status: job.status });
+      const answer: VideoAccepted = { id: job.id, status: job.status };
+      res.status(202).location(`${req.baseUrl}/${job.id}`).json(answer);
     } finally {
       if (!accepted) fs.rmSync(file.path, { force: true });
     }
   });
 
   router.get('/:id', (req, res) => {
-    const job = ctx.store().get(jobIdParam(req));
+    const job = deps.store().get(jobIdParam(req));
     if (!job) throw new AppError('not_found', 'no such video job');
     res.json(jobView(job));
   });
@@ -122,7 +144,7 @@ export function videoRouter(ctx: VideoServiceContext, logger: Logger): Router {
     const id = jobIdParam(req);
     const query = timelineQuerySchema.safeParse(req.query);
     if (!query.success) throw new AppError('bad_request', 'format must be "json" or "csv"');
-    const store = ctx.store();
+    const store = deps.store();
     const job = store.get(id);
     if (!job) throw new AppError('not_found', 'no such video job');
     const timeline = buildTimeline(job, store.samples(id));
@@ -137,7 +159,7 @@ export function videoRouter(ctx: VideoServiceContext, logger: Logger): Router {
   });
 
   router.delete('/:id', async (req, res) => {
-    const removed = await ctx.removeJob(jobIdParam(req));
+    const removed = await deps.removeJob(jobIdParam(req));
     if (!removed) throw new AppError('not_found', 'no such video job');
     res.status(204).end();
   });

@@ -1,30 +1,25 @@
+/**
+ * The video service: uploads become jobs in a SQLite store, a bounded queue runs them through
+ * ffmpeg, the shared analyzer (lowest priority) and a face tracker, and progress is emitted as
+ * events (the server forwards them over socket.io as `video:progress`). It builds the routes'
+ * dependencies; the routes do not import this module.
+ */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
+import type { VideoProgressEvent } from '../../contract/socket.ts';
+import type { Config } from '../config.ts';
 import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics.ts';
-import type { TrackerOptions } from '../pipeline/track.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from './binaries.ts';
-import type { VideoConfig } from './config.ts';
 import { JobQueue, JobStoppedError } from './jobs.ts';
-import { videoRouter } from './routes.ts';
-import { type VideoJob, type VideoJobStatus, VideoJobStore } from './store.ts';
-
-export { loadVideoConfig, type VideoConfig } from './config.ts';
-
-/** What `'progress'` events carry (forwarded over socket.io as `video:progress`). */
-export interface VideoProgressEvent {
-  id: string;
-  status: VideoJobStatus;
-  progress: number;
-  durationSec?: number;
-  sampledFps?: number;
-  error?: string;
-}
+import { probeVideo } from './probe.ts';
+import { videoRouter, type VideoRoutesDeps } from './routes.ts';
+import { type VideoJob, VideoJobStore } from './store.ts';
 
 export interface VideoServiceEvents {
   progress: [VideoProgressEvent];
@@ -40,34 +35,26 @@ export interface VideoService {
   close(): Promise<void>;
 }
 
+/** The slices of the Config the video service reads. */
+export type VideoServiceConfig = Pick<Config, 'video' | 'ffmpeg' | 'tracking'>;
+
 export interface VideoServiceDeps {
   /** The shared analyzer, or a getter for one that appears once models are loaded. */
   analyzer: FrameAnalyzer | (() => FrameAnalyzer | undefined);
-  config: VideoConfig;
+  config: VideoServiceConfig;
   logger: Logger;
-  /** Which ffmpeg/ffprobe to run (default: system, else npm-shipped). */
+  /** Which ffmpeg/ffprobe to run (default: resolved from `config.ffmpeg`). */
   binaries?: FfmpegBinaries;
-  /** Track ageing and smoothing (e.g. the server's TRACK_MAX_AGE_MS, SMOOTHING_TAU_MS). */
-  tracker?: TrackerOptions;
-}
-
-/** Internals the routes need; not part of the public contract. */
-export interface VideoServiceContext {
-  config: VideoConfig;
-  binaries: FfmpegBinaries;
-  uploadsDir: string;
-  store(): VideoJobStore;
-  queue(): JobQueue;
-  removeJob(id: string): Promise<boolean>;
 }
 
 /** Progress is pushed at most this often per job (plus every status change). */
 const PROGRESS_EVENT_MS = 250;
 
 export function createVideoService(deps: VideoServiceDeps): VideoService {
-  const { config } = deps;
+  const config = deps.config.video;
+  const tracking = deps.config.tracking;
   const logger = deps.logger.child({ component: 'video' });
-  const binaries = deps.binaries ?? resolveFfmpegBinaries();
+  const binaries = deps.binaries ?? resolveFfmpegBinaries(deps.config.ffmpeg);
   const videoDir = path.join(config.dataDir, 'video');
   const uploadsDir = path.join(videoDir, 'uploads');
   const events = new EventEmitter<VideoServiceEvents>();
@@ -121,7 +108,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         fps: job.sampledFps,
         maxSidePx: config.maxSidePx,
         maxInFlightFrames: config.maxInFlightFrames,
-        tracker: deps.tracker,
+        tracker: tracking,
         signal,
         onSample: (sample, progress) => {
           db.addSample(id, sample, progress);
@@ -159,10 +146,11 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     }
   };
 
-  const context: VideoServiceContext = {
+  const routes: VideoRoutesDeps = {
     config,
-    binaries,
     uploadsDir,
+    logger,
+    probe: (file) => probeVideo(file, binaries),
     store: () => {
       if (!store) throw new AppError('not_ready', 'the video service is not started');
       return store;
@@ -172,10 +160,10 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
       return queue;
     },
     async removeJob(id) {
-      const db = context.store();
+      const db = routes.store();
       const job = db.get(id);
       if (!job) return false;
-      await context.queue().cancel(id, 'deleted');
+      await routes.queue().cancel(id, 'deleted');
       if (job.uploadPath) fs.rmSync(job.uploadPath, { force: true });
       db.delete(id);
       videoJobsTotal.inc({ outcome: 'deleted' });
@@ -184,7 +172,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
   };
 
   return {
-    router: videoRouter(context, logger),
+    router: videoRouter(routes),
     events,
     async start() {
       if (store) return;

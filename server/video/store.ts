@@ -1,9 +1,9 @@
+/** Video jobs and their analysed samples, persisted in one SQLite file (the service opens `<dataDir>/video/jobs.sqlite`). */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { VideoJobStatus } from '../../contract/http.ts';
 import type { Face } from '../../contract/socket.ts';
-
-export type VideoJobStatus = 'queued' | 'running' | 'done' | 'failed';
 
 export interface VideoJob {
   id: string;

@@ -1,53 +1,10 @@
-import { EMOTIONS, dominantEmotion } from '../../contract/emotions.ts';
-import type { Emotion, EmotionScores } from '../../contract/emotions.ts';
-import type { Box } from '../../contract/geometry.ts';
+/**
+ * A video job's samples as per-face timelines (grouped per track, summarised, rounded for the wire)
+ * and as CSV rows. The shapes are VideoTimeline and its parts in contract/http.ts.
+ */
+import { EMOTIONS, dominantEmotion, type EmotionScores } from '../../contract/emotions.ts';
+import type { VideoTimeline, VideoTrackSample, VideoTrackSummary, VideoTrackTimeline } from '../../contract/http.ts';
 import type { VideoJob, VideoSample } from './store.ts';
-
-export interface TrackSample {
-  /** Media time, seconds. */
-  t: number;
-  /** Source-video pixels. */
-  box: Box;
-  score: number;
-  /** Raw classifier probabilities for this sample. */
-  emotions: EmotionScores;
-  /** Probabilities smoothed over the track (what a live view shows). */
-  smoothed: EmotionScores;
-  dominant: Emotion;
-}
-
-export interface TrackSummary {
-  samples: number;
-  firstT: number;
-  lastT: number;
-  /** Samples times the sampling period: how long the face was seen. */
-  timeOnScreenSec: number;
-  /** Mean of the raw probabilities over the track's samples. */
-  meanEmotions: EmotionScores;
-  /** Dominant emotion of the mean distribution. */
-  dominant: Emotion;
-  /** Fraction of samples in which each emotion was the dominant one (sums to 1). */
-  dominantShare: EmotionScores;
-}
-
-export interface TrackTimeline {
-  trackId: number;
-  samples: TrackSample[];
-  summary: TrackSummary;
-}
-
-export interface VideoTimeline {
-  id: string;
-  status: VideoJob['status'];
-  /** False while the job runs or after it failed: the timeline holds what was analysed so far. */
-  complete: boolean;
-  durationSec: number;
-  sampledFps: number;
-  source: { width: number; height: number };
-  /** Every sample, including those without faces (face count 0), so gaps are explicit. */
-  frames: Array<{ t: number; faceCount: number }>;
-  tracks: TrackTimeline[];
-}
 
 function zeroScores(): EmotionScores {
   return Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as EmotionScores;
@@ -62,7 +19,7 @@ function roundScores(scores: EmotionScores): EmotionScores {
   return Object.fromEntries(EMOTIONS.map((e) => [e, round(scores[e])])) as EmotionScores;
 }
 
-function summarise(samples: TrackSample[], sampledFps: number): TrackSummary {
+function summarise(samples: VideoTrackSample[], sampledFps: number): VideoTrackSummary {
   const mean = zeroScores();
   const share = zeroScores();
   for (const sample of samples) {
@@ -89,7 +46,7 @@ export function buildTimeline(
   job: Pick<VideoJob, 'id' | 'status' | 'durationSec' | 'sampledFps' | 'width' | 'height'>,
   samples: VideoSample[],
 ): VideoTimeline {
-  const byTrack = new Map<number, TrackSample[]>();
+  const byTrack = new Map<number, VideoTrackSample[]>();
   for (const sample of samples) {
     for (const face of sample.faces) {
       let list = byTrack.get(face.trackId);
@@ -104,7 +61,7 @@ export function buildTimeline(
       });
     }
   }
-  const tracks = [...byTrack.entries()].map(([trackId, list]) => ({
+  const tracks = [...byTrack.entries()].map(([trackId, list]): VideoTrackTimeline => ({
     trackId,
     samples: list,
     summary: summarise(list, job.sampledFps),

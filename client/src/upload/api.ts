@@ -1,35 +1,12 @@
 /**
  * The video API as the upload page uses it: an XHR upload (for upload progress events), job status
- * polling and the timeline. Server errors arrive as `{error:{code,message}}`.
+ * polling and the timeline. The shapes are those of contract/http.ts, imported as types only so
+ * that zod stays out of the bundle. Server errors arrive as `{error:{code,message}}`.
  */
-import type { Emotion, EmotionScores } from '../../../contract/socket.ts';
+import type { HttpError, VideoAccepted, VideoJobView, VideoTimeline } from '../../../contract/http.ts';
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
-
-export interface JobView {
-  id: string;
-  status: JobStatus;
-  progress: number;
-  durationSec?: number;
-  sampledFps?: number;
-  framesAnalyzed?: number;
-  error?: string | { code?: string; message?: string };
-}
-
-export interface VideoTimeline {
-  id: string;
-  status: JobStatus;
-  complete: boolean;
-  durationSec: number;
-  sampledFps: number;
-  source: { width: number; height: number };
-  frames: { t: number; faceCount: number }[];
-  tracks: {
-    trackId: number;
-    samples: { t: number; emotions: EmotionScores; smoothed?: EmotionScores; dominant: Emotion }[];
-    summary: { samples: number; firstT: number; lastT: number; timeOnScreenSec: number; meanEmotions: EmotionScores; dominant: Emotion; dominantShare: EmotionScores };
-  }[];
-}
+/** What the page follows of a job: the fields that both GET /api/v1/videos/:id and `video:progress` carry. */
+export type JobState = Pick<VideoJobView, 'id' | 'status' | 'progress' | 'error'>;
 
 export class ApiError extends Error {
   constructor(
@@ -45,7 +22,8 @@ export const VIDEOS_URL = 'api/v1/videos';
 
 function errorFrom(status: number, body: string): ApiError {
   try {
-    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+    // Answers from something other than Moodwire (a proxy) may have any shape.
+    const parsed = JSON.parse(body) as Partial<HttpError>;
     if (parsed.error?.message) return new ApiError(parsed.error.code ?? 'error', parsed.error.message, status);
   } catch {
     // not JSON: fall through
@@ -56,13 +34,13 @@ function errorFrom(status: number, body: string): ApiError {
 }
 
 export interface UploadHandle {
-  done: Promise<{ id: string; status: JobStatus }>;
+  done: Promise<VideoAccepted>;
   abort(): void;
 }
 
 export function uploadVideo(file: File, onProgress: (fraction: number) => void): UploadHandle {
   const xhr = new XMLHttpRequest();
-  const done = new Promise<{ id: string; status: JobStatus }>((resolve, reject) => {
+  const done = new Promise<VideoAccepted>((resolve, reject) => {
     xhr.open('POST', VIDEOS_URL);
     xhr.responseType = 'text';
     xhr.upload.addEventListener('progress', (event) => {
@@ -71,7 +49,7 @@ export function uploadVideo(file: File, onProgress: (fraction: number) => void):
     xhr.addEventListener('load', () => {
       if (xhr.status === 202 || xhr.status === 201 || xhr.status === 200) {
         onProgress(1);
-        resolve(JSON.parse(xhr.responseText) as { id: string; status: JobStatus });
+        resolve(JSON.parse(xhr.responseText) as VideoAccepted);
       } else {
         reject(errorFrom(xhr.status, xhr.responseText));
       }
@@ -97,8 +75,8 @@ async function getJson<T>(url: string): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-export function getJob(id: string): Promise<JobView> {
-  return getJson<JobView>(`${VIDEOS_URL}/${encodeURIComponent(id)}`);
+export function getJob(id: string): Promise<VideoJobView> {
+  return getJson<VideoJobView>(`${VIDEOS_URL}/${encodeURIComponent(id)}`);
 }
 
 export function getTimeline(id: string): Promise<VideoTimeline> {
@@ -109,7 +87,6 @@ export function timelineUrl(id: string, format: 'json' | 'csv'): string {
   return `${VIDEOS_URL}/${encodeURIComponent(id)}/timeline?format=${format}`;
 }
 
-export function jobErrorText(error: JobView['error']): string {
-  if (!error) return 'unknown error';
-  return typeof error === 'string' ? error : (error.message ?? error.code ?? 'unknown error');
+export function jobErrorText(error: JobState['error']): string {
+  return error || 'unknown error';
 }

@@ -7,7 +7,8 @@ import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
 import { byId, element, emotionChip, showMessage } from '../shared/dom.ts';
 import { EMOTIONS, EMOTION_COLORS, percent } from '../shared/emotions.ts';
 import { connectSocket, type MoodwireSocket } from '../shared/socket.ts';
-import { ApiError, getJob, getTimeline, jobErrorText, timelineUrl, type JobView, type UploadHandle, uploadVideo, type VideoTimeline } from './api.ts';
+import type { VideoTimeline } from '../../../contract/http.ts';
+import { ApiError, getJob, getTimeline, jobErrorText, type JobState, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
 
 const POLL_MS_WITH_PUSH = 3000;
 const POLL_MS_WITHOUT_PUSH = 1000;
@@ -138,7 +139,7 @@ function subscribe(id: string): void {
   socket.off('video:progress');
   socket.on('video:progress', (event) => {
     if (event.id !== current?.id) return;
-    void onJob({ id: event.id, status: event.status as JobView['status'], progress: event.progress, ...(typeof event.error === 'string' ? { error: event.error } : {}) });
+    void onJob(event);
   });
 }
 
@@ -154,7 +155,7 @@ async function poll(id: string): Promise<void> {
   }
 }
 
-async function onJob(job: JobView): Promise<void> {
+async function onJob(job: JobState): Promise<void> {
   if (!current || job.id !== current.id || current.finished) return;
   if (ui.message.dataset.kind === 'info') showMessage(ui.message, undefined);
   if (job.status === 'queued') setPhase('Queued for analysis…', 'analysing');
@@ -239,7 +240,7 @@ function showResults(timeline: VideoTimeline): void {
     card.dataset.samples = String(track.summary.samples);
     ui.tracks.append(card);
     const chart = new EmotionTimelineChart(canvas, { xTitle: 'seconds' });
-    chart.setPoints(track.samples.map((s) => ({ t: s.t, scores: s.smoothed ?? s.emotions })));
+    chart.setPoints(track.samples.map((s) => ({ t: s.t, scores: s.smoothed })));
     charts.push(chart);
   }
   if (tracks.length === 0) ui.tracks.append(element('p', { className: 'muted', text: 'No face was found in this video.' }));
