@@ -1,24 +1,33 @@
 /**
- * npm run bench:live -- --clients N --fps F --seconds T
+ * npm run bench:live -- --video one-face|groups-pan|FILE --clients N --fps F --seconds T
  *
- * N socket.io clients stream frames of ../shared/media/groups-pan.mp4 at F fps for T seconds to a
+ * N socket.io clients stream frames of a clip from ../shared/media at F fps for T seconds to a
  * real Moodwire server (started in this process on an ephemeral port unless --url is given), each
  * without waiting for answers (the server's per-socket backpressure drops what it cannot take).
- * Then the same load (same frames, same schedule, same latest-frame-wins rule per client) runs
- * through face-api's own per-frame `detectAllFaces().withFaceLandmarks().withFaceExpressions()`
- * on one tfjs instance in this process, as a naive server would. Prints p50/p95/p99 round-trip
- * latency, frames processed and dropped, faces/s for both, and their ratio.
- * Use --max-p95 250 --search to find the largest N at F fps whose p95 stays under the bound.
+ * Each client starts at another point of the clip, so streams are not in lock step.
+ *
+ * Baselines, run in the same process right after, with the same frames and schedule
+ * (--baseline): `every-frame` (default) is a second server with the pre-tracking live pipeline:
+ * DETECTOR_LIVE=tiny:512 and 68 landmarks on every frame, classifier batches shared by all
+ * frames (LIVE_TRACKER=off CLASSIFY_BATCHING=on); `face-api` is face-api's own per-frame chain on
+ * one tfjs instance, as a naive server would run it; `none` skips it. Prints p50/p95/p99 round
+ * trip, frames answered and dropped, faces/s for each, and their ratios.
+ *
+ * --search: raise --clients from 1 until p95 reaches --max-p95, for the configured server only.
+ * --accuracy: one client streams the clip in order, waiting for each answer, and every answer is
+ * compared with the accurate per-image path (POST /api/v1/analyze: SSD + 68 landmarks) on the
+ * same frame: boxes within IoU 0.5, labels agreeing, track ids per person per shot.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { io as connect, type Socket } from 'socket.io-client';
-import { type FfmpegConfig, loadConfig, repoRoot } from '../server/config.ts';
+import { type Config, type FfmpegConfig, loadConfig, repoRoot } from '../server/config.ts';
+import { iou } from '../contract/geometry.ts';
 import { initBackend, tf } from '../contract/backend.ts';
 import type { Ack, FrameResult } from '../contract/socket.ts';
 import { faceapi, type FaceApiTensor3D, loadFaceNets } from '../server/pipeline/faceapi.ts';
@@ -31,8 +40,10 @@ interface Options {
   seconds: number;
   url?: string;
   video: string;
-  baseline: boolean;
+  baseline: 'every-frame' | 'face-api' | 'none';
   search: boolean;
+  accuracy: boolean;
+  shotSeconds: number;
   maxP95: number;
 }
 
@@ -52,9 +63,11 @@ const program = new Command()
   .option('--fps <f>', 'frames per second per client', (v) => Number(v), 5)
   .option('--seconds <t>', 'seconds of streaming', (v) => Number(v), 20)
   .option('--url <url>', 'an already running server (default: start one in this process)')
-  .option('--video <file>', 'source video', path.resolve(repoRoot, '../shared/media/groups-pan.mp4'))
-  .option('--no-baseline', 'skip the face-api per-frame baseline')
+  .option('--video <clip>', 'one-face, groups-pan (from ../shared/media) or a video file', 'groups-pan')
+  .addOption(new Option('--baseline <kind>', 'what to compare with').choices(['every-frame', 'face-api', 'none']).default('every-frame'))
   .option('--search', 'increase --clients from 1 until p95 exceeds --max-p95 (no baseline)', false)
+  .option('--accuracy', 'compare one in-order stream with the per-image SSD path instead of measuring load', false)
+  .option('--shot-seconds <s>', 'shot length of the clip, for track ids per shot (--accuracy)', (v) => Number(v), 4)
   .option('--max-p95 <ms>', 'latency bound for --search', (v) => Number(v), 250);
 
 function percentile(sorted: number[], p: number): number {
@@ -208,31 +221,131 @@ function summary(s: RunStats): Record<string, number | string> {
   };
 }
 
+const CLIPS: Record<string, string> = {
+  'one-face': path.resolve(repoRoot, '../shared/media/one-face.mp4'),
+  'groups-pan': path.resolve(repoRoot, '../shared/media/groups-pan.mp4'),
+};
+
+/** The live pipeline before keyframe tracking, for the `every-frame` baseline. */
+const EVERY_FRAME_ENV = { DETECTOR_LIVE: 'tiny:512', LIVE_TRACKER: 'off', CLASSIFY_BATCHING: 'on' };
+
+/** Starts a server in this process with these settings on top of the environment, runs `fn` against it, closes it. */
+async function withServer<T>(overrides: Record<string, string>, fn: (url: string, config: Config) => Promise<T>): Promise<T> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-data-'));
+  const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, ...overrides, PORT: '0', HOST: '127.0.0.1', MOODWIRE_DATA_DIR: dataDir });
+  const server = await startServer(config, pino({ level: config.logLevel }));
+  try {
+    await server.ready;
+    return await fn(server.url, config);
+  } finally {
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function describeServer(config: Config): string {
+  const live = config.detectors.live;
+  const detector = live.kind === 'tiny' ? `tiny:${live.inputSize}` : live.kind;
+  const tracking = config.liveTracking.enabled ? `keyframes every ${config.liveTracking.keyframe.intervalFrames} frames / ${config.liveTracking.keyframe.intervalMs} ms, crop tracking` : 'detector on every frame';
+  return `${config.workers} workers, live detector ${detector}, ${tracking}, classifier batching ${config.classifyBatching}`;
+}
+
+const argmax = (scores: Record<string, number>): string => Object.entries(scores).reduce((best, e) => (e[1] > best[1] ? e : best))[0];
+
+/**
+ * One client streams the clip in order at `fps` (each frame sent when its time comes or when the
+ * previous answer arrived, whichever is later); afterwards every frame goes through POST
+ * /api/v1/analyze (SSD + 68 landmarks, the accurate per-image path) and the answers are compared.
+ */
+async function runAccuracy(url: string, frames: Buffer[], fps: number, shotSeconds: number): Promise<Record<string, number | string>> {
+  const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  await socket.timeout(30_000).emitWithAck('session:join', { sessionId: 'bench-accuracy' });
+  const live: FrameResult[] = [];
+  const started = performance.now();
+  for (let seq = 0; seq < frames.length; seq++) {
+    const wait = started + (seq * 1000) / fps - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const ack = (await socket.timeout(60_000).emitWithAck('frame', { seq, ts: Date.now(), image: frames[seq]! })) as Ack<FrameResult>;
+    if (!ack.ok) throw new Error(`frame ${seq}: ${ack.error.code} ${ack.error.message}`);
+    live.push(ack);
+  }
+  socket.disconnect();
+  let refFaces = 0;
+  let matched = 0;
+  let agreed = 0;
+  let framesAllMatched = 0;
+  let extra = 0;
+  const tracked = live.reduce((n, f) => n + f.faces.filter((face) => face.origin === 'tracking').length, 0);
+  const shots = new Map<number, { ids: Set<number>; people: number }>();
+  for (let i = 0; i < frames.length; i++) {
+    const res = await fetch(`${url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(frames[i]!) });
+    const ref = (await res.json()) as { faces: FrameResult['faces'] };
+    const faces = live[i]!.faces;
+    const used = new Set<number>();
+    let frameMatched = 0;
+    for (const r of ref.faces) {
+      let best = -1;
+      let bestIou = 0.5;
+      faces.forEach((f, j) => {
+        const overlap = iou(f.box, r.box);
+        if (!used.has(j) && overlap >= bestIou) {
+          best = j;
+          bestIou = overlap;
+        }
+      });
+      if (best < 0) continue;
+      used.add(best);
+      frameMatched += 1;
+      if (argmax(faces[best]!.emotions) === argmax(r.emotions)) agreed += 1;
+    }
+    refFaces += ref.faces.length;
+    matched += frameMatched;
+    extra += faces.length - used.size;
+    if (frameMatched === ref.faces.length) framesAllMatched += 1;
+    const shot = Math.floor(i / (fps * shotSeconds));
+    const entry = shots.get(shot) ?? { ids: new Set<number>(), people: 0 };
+    for (const f of faces) entry.ids.add(f.trackId);
+    entry.people = Math.max(entry.people, ref.faces.length);
+    shots.set(shot, entry);
+  }
+  const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(1)}%` : 'n/a');
+  return {
+    frames: frames.length,
+    'reference faces (SSD)': refFaces,
+    'matched IoU>=0.5': pct(matched, refFaces),
+    'frames with every face matched': pct(framesAllMatched, frames.length),
+    'labels agreeing': pct(agreed, matched),
+    'faces not in the reference': extra,
+    'faces tracked (not detected)': pct(tracked, live.reduce((n, f) => n + f.faces.length, 0)),
+    'track ids / most faces in a frame, per shot': [...shots.values()].map((s) => `${s.ids.size}/${s.people}`).join(' '),
+  };
+}
+
 async function main(): Promise<void> {
   const options = program.parse(process.argv).opts<Options>();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-bench-data-'));
-  const config = loadConfig({ LOG_LEVEL: 'warn', ...process.env, PORT: '0', HOST: '127.0.0.1', MOODWIRE_DATA_DIR: dataDir });
-  const frames = extractFrames(options.video, options.fps, config.ffmpeg);
-  const logger = pino({ level: config.logLevel });
-  let url = options.url;
-  let close = async (): Promise<void> => {
-    rmSync(dataDir, { recursive: true, force: true });
-  };
-  if (!url) {
-    const server = await startServer(config, logger);
-    await server.ready;
-    url = server.url;
-    close = async () => {
-      await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    };
+  const video = CLIPS[options.video] ?? path.resolve(options.video);
+  const base = loadConfig({ LOG_LEVEL: 'warn', ...process.env });
+  const frames = extractFrames(video, options.fps, base.ffmpeg);
+  const header = `${frames.length} frames of ${path.basename(video)} at ${options.fps} fps`;
+
+  if (options.accuracy) {
+    const rows: Record<string, number | string>[] = [];
+    for (const [label, env] of [['moodwire', {}], ['every-frame (before)', EVERY_FRAME_ENV]] as const) {
+      rows.push({ run: label, ...(await withServer(env, (url) => runAccuracy(url, frames, options.fps, options.shotSeconds))) });
+      console.log(JSON.stringify(rows[rows.length - 1]));
+    }
+    console.log(`bench:live --accuracy, ${header}`);
+    console.table(rows);
+    return;
   }
-  console.log(
-    `bench:live ${options.clients} clients x ${options.fps} fps x ${options.seconds} s, ${frames.length} frames of ${path.basename(options.video)}; ` +
-      `server ${url} (workers ${config.workers}, live detector ${config.detectors.live.kind}${config.detectors.live.inputSize ? `:${config.detectors.live.inputSize}` : ''}, batch ${config.batch.maxSize}/${config.batch.maxDelayMs} ms)`,
-  );
-  try {
-    if (options.search) {
+
+  if (options.search) {
+    const search = async (url: string, config?: Config): Promise<void> => {
+      console.log(`bench:live --search, ${header}${config ? `; ${describeServer(config)}` : `; server ${url}`}`);
       const rows: Record<string, number | string>[] = [];
       for (let clients = 1; clients <= 64; clients++) {
         const stats = await runServer({ ...options, clients }, frames, url);
@@ -244,32 +357,38 @@ async function main(): Promise<void> {
       console.table(rows);
       const ok = rows.filter((r) => (r['p95 ms'] as number) < options.maxP95);
       console.log(`largest N at ${options.fps} fps with p95 < ${options.maxP95} ms: ${ok.length > 0 ? ok[ok.length - 1]!.clients : 0}`);
-      return;
-    }
-    const ours = await runServer(options, frames, url);
-    await close();
-    close = async () => undefined;
-    const rows = [summary(ours)];
-    console.log(JSON.stringify(rows[0]));
-    if (options.baseline) {
-      const live = config.detectors.live;
-      const detector =
-        live.kind === 'ssd'
-          ? new faceapi.SsdMobilenetv1Options({ minConfidence: live.minScore })
-          : new faceapi.TinyFaceDetectorOptions({ inputSize: live.inputSize, scoreThreshold: live.minScore });
-      const base = await runBaseline(options, frames, detector);
-      rows.push(summary(base));
-      console.table(rows);
-      const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'inf');
-      console.log(
-        `ratio moodwire / face-api per frame: faces/s x${ratio(ours.faces / ours.seconds, base.faces / base.seconds)}, ` +
-          `processed x${ratio(ours.processed, base.processed)}, p95 latency x${ratio(percentile(ours.rtt, 95), percentile(base.rtt, 95))}`,
-      );
-    } else {
-      console.table(rows);
-    }
-  } finally {
-    await close();
+    };
+    if (options.url) await search(options.url);
+    else await withServer({}, search);
+    return;
+  }
+
+  console.log(`bench:live ${options.clients} clients x ${options.fps} fps x ${options.seconds} s, ${header}`);
+  const ours = options.url
+    ? await runServer(options, frames, options.url)
+    : await withServer({}, (url, config) => {
+        console.log(`moodwire: ${describeServer(config)}`);
+        return runServer(options, frames, url);
+      });
+  const rows = [summary(ours)];
+  console.log(JSON.stringify(rows[0]));
+  let baseline: RunStats | undefined;
+  if (options.baseline === 'every-frame') {
+    baseline = await withServer(EVERY_FRAME_ENV, (url, config) => {
+      console.log(`every-frame baseline: ${describeServer(config)}`);
+      return runServer(options, frames, url).then((stats) => ({ ...stats, label: 'every-frame (before)' }));
+    });
+  } else if (options.baseline === 'face-api') {
+    baseline = await runBaseline(options, frames, new faceapi.TinyFaceDetectorOptions({ inputSize: 512, scoreThreshold: 0.4 }));
+  }
+  if (baseline) rows.push(summary(baseline));
+  console.table(rows);
+  if (baseline) {
+    const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(2) : 'inf');
+    console.log(
+      `ratio moodwire / ${baseline.label}: frames answered x${ratio(ours.processed, baseline.processed)}, faces/s x${ratio(ours.faces / ours.seconds, baseline.faces / baseline.seconds)}, ` +
+        `p95 latency x${ratio(percentile(ours.rtt, 95), percentile(baseline.rtt, 95))}`,
+    );
   }
 }
 

@@ -46,6 +46,7 @@ export const faceSchema = z.object({
   emotions: emotionScoresSchema,
   dominant: emotionSchema,
   smoothed: emotionScoresSchema,
+  origin: z.enum(['detection', 'tracking']),
 });
 export const frameTimingsSchema = z.partialRecord(z.enum(TIMING_KEYS), z.number());
 

@@ -38,10 +38,12 @@ export interface Face {
   dominant: Emotion;
   /** exponential moving average of `emotions` over time for this track (sums to 1) */
   smoothed: EmotionScores;
+  /** `detection`: a detector found the face on this frame; `tracking`: followed from the previous frame (live streams) */
+  origin: 'detection' | 'tracking';
 }
 
 /** The stages a frame's time is reported for; `server` is the whole time on the server, queues included. */
-export const TIMING_KEYS = ['decode', 'detect', 'landmarks', 'align', 'classify', 'total', 'server'] as const;
+export const TIMING_KEYS = ['decode', 'detect', 'track', 'landmarks', 'align', 'classify', 'total', 'server'] as const;
 export type TimingKey = (typeof TIMING_KEYS)[number];
 /** Milliseconds spent per stage of the server pipeline for one frame. */
 export type FrameTimings = Partial<Record<TimingKey, number>>;

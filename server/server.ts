@@ -52,6 +52,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       ...config.sessions,
       trackMaxAgeMs: config.tracking.maxAgeMs,
       smoothingTauMs: config.tracking.smoothingTauMs,
+      keyframe: config.liveTracking.keyframe,
     },
     maxImageBytes: config.limits.maxImageBytes,
     logger,

@@ -200,7 +200,7 @@ describe('alignFace on synthetic faces', () => {
     closeTo(similarityAngle(fitted), angle, 1e-9, 'recovered angle');
     closeTo(similarityScale(fitted), 4, 1e-9, 'recovered scale');
 
-    const crop = alignFace(frame, landmarks, template);
+    const crop = alignFace(frame, facePointsFrom68(landmarks), template);
     assert.equal(crop.length, 48 * 48);
     const half = 24;
     const left = darkCentroid(crop, 48, 0, 8, half, 30);
@@ -220,7 +220,7 @@ describe('alignFace on synthetic faces', () => {
     const frame: RgbFrame = { data: new Uint8Array(20 * 20 * 3), width: 20, height: 20 };
     for (let y = 0; y < 20; y++) for (let x = 0; x < 20; x++) frame.data.fill(x < 10 ? 40 : 200, (y * 20 + x) * 3, (y * 20 + x) * 3 + 3);
     // a face centred on the frame's corner: most of the crop lies outside
-    const crop = alignFace(frame, landmarksAround([-5, -5], [5, -5], [0, 6], 1), template);
+    const crop = alignFace(frame, facePointsFrom68(landmarksAround([-5, -5], [5, -5], [0, 6], 1)), template);
     assert.ok(crop.every((v) => Number.isFinite(v) && v >= 40 - 1e-3 && v <= 200 + 1e-3));
     assert.ok(crop[0]! < 45 && crop[47]! > 195, 'outside pixels copy the nearest edge pixel');
   });
@@ -275,7 +275,7 @@ describe('round trip on FER2013 faces', () => {
       if (Math.abs(similarityAngle(inFace)) < (5 * Math.PI) / 180 && Math.abs(similarityScale(inFace) - 1) < 0.08) {
         // faces framed like the median FER2013 face must come back almost pixel for pixel
         const meanAbs = (c: Float32Array): number => c.reduce((s, v, i) => s + Math.abs(v - face[i]!), 0) / c.length;
-        alignedDiff += meanAbs(alignFace(frame, best.landmarks, template));
+        alignedDiff += meanAbs(alignFace(frame, facePointsFrom68(best.landmarks), template));
         shiftedDiff += meanAbs(sampleGrey(frame, composeSimilarity(toFrame, { a: 1, b: 0, tx: 3, ty: 0 }), 48));
         typical++;
       }
@@ -396,7 +396,7 @@ describe('aligned crops of real faces', () => {
         faces.push({
           photo,
           hand: await handCrop(file, box),
-          aligned: alignFace(frame, face.landmarks, template),
+          aligned: alignFace(frame, facePointsFrom68(face.landmarks), template),
           // negative controls: the same alignment shifted by half a face, or turned 90 degrees
           shifted: sampleGrey(frame, composeSimilarity(toFrame, halfFace), template.size),
           rotated: sampleGrey(frame, composeSimilarity(toFrame, quarterTurn), template.size),
@@ -437,8 +437,8 @@ describe('aligned crops of real faces', () => {
       return (Math.atan2(p.rightEye[1] - p.leftEye[1], p.rightEye[0] - p.leftEye[0]) * 180) / Math.PI;
     };
     closeTo(roll(faceB) - roll(faceA), 20, 4, 'eye line turned with the photo (degrees)');
-    const cropA = alignFace(upright, faceA.landmarks, template);
-    const cropB = alignFace(turned, faceB.landmarks, template);
+    const cropA = alignFace(upright, facePointsFrom68(faceA.landmarks), template);
+    const cropB = alignFace(turned, facePointsFrom68(faceB.landmarks), template);
     const meanAbs = (x: Float32Array, y: Float32Array): number => x.reduce((s, v, i) => s + Math.abs(v - y[i]!), 0) / x.length;
     const aligned = meanAbs(cropA, cropB);
     // control: the upright crop against the turned face's crop without the levelling rotation

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { AppError } from '../contract/errors.ts';
 import { SessionRegistry } from '../server/live/sessions.ts';
 
-const limits = { maxSessions: 2, maxParticipants: 2, timelineMaxSamples: 10, timelineMaxTracks: 4, trackMaxAgeMs: 1500, smoothingTauMs: 400 };
+const limits = { maxSessions: 2, maxParticipants: 2, timelineMaxSamples: 10, timelineMaxTracks: 4, trackMaxAgeMs: 1500, smoothingTauMs: 400, keyframe: { intervalFrames: 5, intervalMs: 1000 } };
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
     fn();

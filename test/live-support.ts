@@ -7,7 +7,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { type Config, loadConfig, repoRoot } from '../server/config.ts';
 import type { Ack, ClientToServerEvents, ServerToClientEvents, Box } from '../contract/socket.ts';
 // The tracker's own overlap measure, so tests and tracker agree.
-import { iou } from '../server/pipeline/track.ts';
+import { iou } from '../contract/geometry.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
 import { ffmpegEnv } from './video-support.ts';
 

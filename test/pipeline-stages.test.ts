@@ -10,6 +10,7 @@ import { AppError } from '../contract/errors.ts';
 import { DEFAULT_FACE_MODEL_DIR } from '../server/config.ts';
 import { initBackend, tf } from '../contract/backend.ts';
 import { EmotionModel } from '../server/inference/emotion-model.ts';
+import { facePointsFrom68 } from '../contract/face-points.ts';
 import { alignFace } from '../server/pipeline/align.ts';
 import { decodeImage } from '../server/pipeline/decode.ts';
 import { detectFaces } from '../server/pipeline/detect.ts';
@@ -58,7 +59,7 @@ describe('pipeline stages', { timeout: 600_000 }, () => {
 
     const size = model.inputSize;
     const crops = new Float32Array(landmarks.length * size * size);
-    landmarks.forEach((points, i) => crops.set(alignFace(frame, points, model.template), i * size * size));
+    landmarks.forEach((points, i) => crops.set(alignFace(frame, facePointsFrom68(points), model.template), i * size * size));
     const probabilities = model.classify(crops, landmarks.length);
     assert.equal(tf.memory().numTensors, tensorsBefore);
     assert.equal(probabilities.length, landmarks.length * 7);

@@ -1,23 +1,28 @@
 /**
  * The whole per-frame pipeline for every path (live, upload, video), as the main thread schedules
- * it: a worker decodes, detects, finds landmarks and aligns (pool, by source priority), then the
- * aligned crops of all frames in flight share classifier batches (dynamic batcher).
- * Tracking and smoothing are per stream and happen in the caller (see pipeline/track.ts).
+ * it. Each frame goes to one worker (pool, by source priority) with a plan: the path's detector,
+ * and for live streams the faces to follow and the previous thumbnail (see prepare-frame.ts).
+ * Then either the same worker classifies the faces (one thread hop a frame: the CPU default), or
+ * the aligned crops of all frames in flight share classifier batches (the dynamic batcher: pays
+ * where a batch costs little more than one face, e.g. on a GPU). CLASSIFY_BATCHING picks.
+ * Tracking ids and smoothing are per stream and happen in the caller (see pipeline/track.ts).
  */
 import { AppError } from '../../contract/errors.ts';
-import { EMOTIONS, scoresFromArray } from '../../contract/emotions.ts';
-import { facesClassified, framesProcessed, framesReceived, stageSeconds } from '../metrics/metrics.ts';
+import type { LiveTrackingConfig } from '../config.ts';
+import { batchSize, facesClassified, framesLocated, framesProcessed, framesReceived, stageSeconds } from '../metrics/metrics.ts';
+import { normalisedScores } from '../pipeline/classify.ts';
 import type { DetectorSpec } from '../pipeline/detect.ts';
-import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame } from '../pipeline/types.ts';
+import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame, StreamContext } from '../pipeline/types.ts';
 import type { DynamicBatcher } from './batcher.ts';
 import type { InferencePool } from './worker-pool.ts';
-import type { FrameInput, PreparedFrame } from './worker-protocol.ts';
+import type { FrameInput, FramePlan, PreparedFrame } from './worker-protocol.ts';
 
 export interface AnalyzerDeps {
-  pool: Pick<InferencePool, 'prepare'>;
-  /** one aligned crop in, 7 probabilities out */
-  batcher: Pick<DynamicBatcher<Float32Array, Float32Array>, 'submit'>;
+  pool: Pick<InferencePool, 'prepare' | 'analyze'>;
+  /** when given, classification goes through this cross-frame batcher (one aligned crop in, 7 probabilities out) */
+  batcher?: Pick<DynamicBatcher<Float32Array, Float32Array>, 'submit'>;
   detectors: Record<FrameSource, DetectorSpec>;
+  liveTracking: LiveTrackingConfig;
   maxImageBytes: number;
 }
 
@@ -28,7 +33,7 @@ export class PipelineAnalyzer implements FrameAnalyzer {
     this.#deps = deps;
   }
 
-  analyzeEncoded(image: Uint8Array, source: FrameSource): Promise<FrameAnalysis> {
+  analyzeEncoded(image: Uint8Array, source: FrameSource, stream?: StreamContext): Promise<FrameAnalysis> {
     framesReceived.inc({ source });
     // Cheap checks here, before the bytes cross to a worker; the worker checks the header.
     if (image.byteLength > this.#deps.maxImageBytes) {
@@ -36,42 +41,55 @@ export class PipelineAnalyzer implements FrameAnalyzer {
     }
     if (image.byteLength === 0) return Promise.reject(new AppError('undecodable_image', 'the image is empty'));
     // A private copy: it is transferred to the worker, and the caller's buffer may be a slice of a pool.
-    return this.#analyze({ kind: 'encoded', bytes: new Uint8Array(image) }, source);
+    return this.#analyze({ kind: 'encoded', bytes: new Uint8Array(image) }, source, stream);
   }
 
-  analyzeRgb(frame: RgbFrame, source: FrameSource): Promise<FrameAnalysis> {
+  analyzeRgb(frame: RgbFrame, source: FrameSource, stream?: StreamContext): Promise<FrameAnalysis> {
     framesReceived.inc({ source });
-    return this.#analyze({ kind: 'rgb', data: new Uint8Array(frame.data), width: frame.width, height: frame.height }, source);
+    return this.#analyze({ kind: 'rgb', data: new Uint8Array(frame.data), width: frame.width, height: frame.height }, source, stream);
   }
 
-  async #analyze(input: FrameInput, source: FrameSource): Promise<FrameAnalysis> {
-    const started = performance.now();
-    const prepared = await this.#deps.pool.prepare(input, source, this.#deps.detectors[source]);
-    const classifyStarted = performance.now();
-    const probabilities = await this.#deps.batcher.submit(splitCrops(prepared), source);
-    const classify = performance.now() - classifyStarted;
+  /** What the worker does with this frame: detect, or follow the stream's faces; and the scene-cut check for streams. */
+  #plan(source: FrameSource, stream: StreamContext | undefined): FramePlan {
+    const detector = this.#deps.detectors[source];
+    if (!stream) return { detector };
+    const tracking = this.#deps.liveTracking;
+    const track = tracking.enabled && !stream.keyframeDue && stream.regions.length > 0;
+    return {
+      detector,
+      ...(track ? { track: { regions: stream.regions, options: tracking.options } } : {}),
+      sceneCut: { previous: stream.thumbnail, threshold: tracking.sceneCutThreshold },
+      mirrorAverage: tracking.mirrorAverage,
+    };
+  }
 
-    const faces = prepared.faces.map(
-      (face, i): ClassifiedFace => ({ box: face.box, score: face.score, landmarks: face.landmarks, emotions: scoresFromArray(normalised(probabilities[i]!)) }),
-    );
-    const total = performance.now() - started;
-    const timings = { ...prepared.timings, classify, total };
+  async #analyze(input: FrameInput, source: FrameSource, stream: StreamContext | undefined): Promise<FrameAnalysis> {
+    const started = performance.now();
+    const plan = this.#plan(source, stream);
+    const { batcher } = this.#deps;
+    const analysed = batcher ? await this.#batched(batcher, input, source, plan) : await this.#deps.pool.analyze(input, source, plan);
+    const timings = { ...analysed.timings, total: performance.now() - started };
     for (const [stage, ms] of Object.entries(timings)) stageSeconds.observe({ stage, source }, ms / 1000);
     framesProcessed.inc({ source });
-    facesClassified.inc({ source }, faces.length);
-    return { width: prepared.width, height: prepared.height, faces, timings };
+    framesLocated.inc({ source, by: analysed.keyframe ?? 'tracking' });
+    facesClassified.inc({ source }, analysed.faces.length);
+    // Without the batcher the worker classified this frame's faces as one batch.
+    if (!batcher && analysed.faces.length > 0) batchSize.observe(analysed.faces.length);
+    return { ...analysed, timings };
+  }
+
+  async #batched(batcher: NonNullable<AnalyzerDeps['batcher']>, input: FrameInput, source: FrameSource, plan: FramePlan): Promise<FrameAnalysis> {
+    const prepared = await this.#deps.pool.prepare(input, source, plan);
+    const classifyStarted = performance.now();
+    const probabilities = await batcher.submit(splitCrops(prepared), source);
+    const classify = performance.now() - classifyStarted;
+    const faces = prepared.faces.map((face, i): ClassifiedFace => ({ ...face, emotions: normalisedScores(probabilities[i]!) }));
+    const { crops: _crops, cropSize: _cropSize, ...facts } = prepared;
+    return { ...facts, faces, timings: { ...prepared.timings, classify } };
   }
 }
 
 function splitCrops(prepared: PreparedFrame): Float32Array[] {
   const size = prepared.cropSize * prepared.cropSize;
   return prepared.faces.map((_, i) => prepared.crops.subarray(i * size, (i + 1) * size));
-}
-
-/** Softmax output in float32 can be off by ~1e-7; clients are promised probabilities that sum to 1. */
-function normalised(p: Float32Array): number[] {
-  if (p.length !== EMOTIONS.length) throw new Error(`expected ${EMOTIONS.length} probabilities, got ${p.length}`);
-  const values = Array.from(p, (v) => (Number.isFinite(v) && v > 0 ? v : 0));
-  const sum = values.reduce((a, b) => a + b, 0);
-  return sum > 0 ? values.map((v) => v / sum) : values.map(() => 1 / values.length);
 }

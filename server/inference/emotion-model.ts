@@ -9,6 +9,10 @@ import type { AlignmentTemplate, MirrorAverageSetting, ModelCard } from '../../c
 import { readModelCard } from '../../contract/model-card.ts';
 import { loadLayersModelFromDir } from '../../contract/model-io.ts';
 
+function mirrorAverageOf(setting: MirrorAverageSetting, card: ModelCard): boolean {
+  return setting === 'card' ? (card.inference?.mirrorAverage ?? false) : setting === 'on';
+}
+
 export class EmotionModel {
   readonly card: ModelCard;
   /** average each crop with its mirror image: the card's choice unless the server overrides it */
@@ -24,9 +28,7 @@ export class EmotionModel {
   static async load(dir: string, options: { mirrorAverage?: MirrorAverageSetting } = {}): Promise<EmotionModel> {
     const card = await readModelCard(dir);
     const model = await loadLayersModelFromDir(dir);
-    const setting = options.mirrorAverage ?? 'card';
-    const mirrorAverage = setting === 'card' ? (card.inference?.mirrorAverage ?? false) : setting === 'on';
-    const instance = new EmotionModel(model, card, mirrorAverage);
+    const instance = new EmotionModel(model, card, mirrorAverageOf(options.mirrorAverage ?? 'card', card));
     try {
       instance.#checkShapes();
       // Warm-up: the first predict compiles kernels; do it before serving.
@@ -50,8 +52,10 @@ export class EmotionModel {
     return this.card.alignment;
   }
 
-  classify(crops: Float32Array, count: number): Float32Array {
-    return classifyCrops(this.#model, crops, count, this.inputSize, this.card.input.normalisation, this.mirrorAverage);
+  /** `mirror` overrides the loaded setting for this call (`card`: what the model card says). */
+  classify(crops: Float32Array, count: number, mirror?: MirrorAverageSetting): Float32Array {
+    const mirrorAverage = mirror === undefined ? this.mirrorAverage : mirrorAverageOf(mirror, this.card);
+    return classifyCrops(this.#model, crops, count, this.inputSize, this.card.input.normalisation, mirrorAverage);
   }
 
   dispose(): void {

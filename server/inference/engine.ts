@@ -32,6 +32,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
     init: {
       backend: config.backend,
       faceModelDir: config.faceModelDir,
+      blazeModelDir: config.blazeModelDir,
       modelDir: config.modelDir,
       mirrorAverage: config.mirrorAverage,
       minFaceSize: config.minFaceSize,
@@ -41,7 +42,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
     queueLimits: config.workQueue,
     logger,
   });
-  const describeDetector = (d: (typeof detectors)[number]): string => (d.kind === 'ssd' ? 'ssd' : `tiny:${d.inputSize}`);
+  const describeDetector = (d: (typeof detectors)[number]): string => (d.kind === 'tiny' ? `tiny:${d.inputSize}` : d.kind);
   const recordModel = (version: string): void => {
     modelInfo.reset();
     modelInfo.set(
@@ -79,10 +80,13 @@ export async function startInference(config: Config, logger: Logger): Promise<In
     },
   });
 
+  const batching = config.classifyBatching === 'auto' ? pool.backend === 'tensorflow' : config.classifyBatching === 'on';
+  logger.info({ backend: pool.backend, classifyBatching: config.classifyBatching, batching }, batching ? 'faces of all frames share classifier batches' : 'each frame is classified in the worker that located its faces');
   const analyzer = new PipelineAnalyzer({
     pool,
-    batcher,
+    ...(batching ? { batcher } : {}),
     detectors: config.detectors,
+    liveTracking: config.liveTracking,
     maxImageBytes: config.limits.maxImageBytes,
   });
 

@@ -1,23 +1,31 @@
 /**
- * The per-frame stages before classification, composed: decode -> detect -> landmarks -> align.
- * Runs inside an inference worker, on that worker's tfjs instance; each stage is a pure function
- * from server/pipeline/. The aligned crops go on to the classifier batcher.
+ * The per-frame stages before classification, composed: decode -> locate -> align. Runs inside an
+ * inference worker, on that worker's tfjs instance; each stage is a pure function from
+ * server/pipeline/. Locating is either a keyframe (the plan's detector on the whole frame) or,
+ * for live streams with faces to follow, tracking (a crop per face); tracking turns into a
+ * keyframe on the same frame when a face is lost or the scene cut (see pipeline/keyframes.ts).
  */
 import { AppError } from '../../contract/errors.ts';
+import { facePointsFrom68 } from '../../contract/face-points.ts';
 import type { AlignmentTemplate } from '../../contract/model-card.ts';
 import { tf } from '../../contract/backend.ts';
 import { alignFace } from '../pipeline/align.ts';
+import type { BlazeModel } from '../pipeline/blazeface.ts';
 import { decodeImage, type DecodeLimits } from '../pipeline/decode.ts';
 import { detectFaces, type DetectorSpec } from '../pipeline/detect.ts';
+import { detectAllFaces, type LocatedFace, trackFaces } from '../pipeline/face-tracking.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';
-import type { RgbFrame } from '../pipeline/types.ts';
-import type { FrameInput, PreparedFrame } from './worker-protocol.ts';
+import { greyThumbnail, thumbnailDifference } from '../pipeline/scene-cut.ts';
+import type { DetectedFace, FaceOrigin, RgbFrame } from '../pipeline/types.ts';
+import type { KeyframeReason } from '../pipeline/keyframes.ts';
+import type { FrameInput, FramePlan, PreparedFrame } from './worker-protocol.ts';
 
-export interface PrepareOptions {
-  detector: DetectorSpec;
+export interface PrepareContext {
   minFaceSize: number;
   limits: DecodeLimits;
   template: AlignmentTemplate;
+  /** the MediaPipe graphs: `back` for keyframes, `short` for tracking crops (loaded when a path uses them) */
+  blaze?: { back: BlazeModel; short: BlazeModel };
 }
 
 async function toFrame(input: FrameInput, limits: DecodeLimits): Promise<RgbFrame> {
@@ -32,7 +40,37 @@ async function toFrame(input: FrameInput, limits: DecodeLimits): Promise<RgbFram
   return { data: input.data, width: input.width, height: input.height };
 }
 
-export async function prepareFrame(input: FrameInput, options: PrepareOptions): Promise<PreparedFrame> {
+function blazeModels(context: PrepareContext): { back: BlazeModel; short: BlazeModel } {
+  if (!context.blaze) throw new AppError('internal', 'the blazeface detector is used but its models were not loaded');
+  return context.blaze;
+}
+
+const fromLocated = (face: LocatedFace, origin: FaceOrigin): DetectedFace => ({ box: face.box, score: face.score, points: face.points, origin, region: face.region });
+
+/**
+ * Keyframe: the plan's detector on the whole frame. face-api's detectors add 68 landmarks (their
+ * eye and mouth points come from them); the MediaPipe detector brings its own keypoints.
+ */
+async function detect(frame: RgbFrame, detector: DetectorSpec, context: PrepareContext): Promise<{ faces: DetectedFace[]; detectMs: number; landmarksMs?: number }> {
+  const started = performance.now();
+  if (detector.kind === 'blazeface') {
+    const found = await detectAllFaces(blazeModels(context).back, frame, detector.minScore, context.minFaceSize);
+    return { faces: found.map((f) => fromLocated(f, 'detection')), detectMs: performance.now() - started };
+  }
+  // face-api takes a tensor of the whole frame.
+  const image = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
+  try {
+    const detections = await detectFaces(image, { ...detector, kind: detector.kind }, context.minFaceSize);
+    const detected = performance.now();
+    const landmarks = await detectLandmarks(image, detections.map((d) => d.box));
+    const faces = detections.map((d, i): DetectedFace => ({ box: d.box, score: d.score, points: facePointsFrom68(landmarks[i]!), origin: 'detection' }));
+    return { faces, detectMs: detected - started, landmarksMs: performance.now() - detected };
+  } finally {
+    image.dispose();
+  }
+}
+
+export async function prepareFrame(input: FrameInput, plan: FramePlan, context: PrepareContext): Promise<PreparedFrame> {
   let mark = performance.now();
   const lap = (): number => {
     const now = performance.now();
@@ -40,28 +78,35 @@ export async function prepareFrame(input: FrameInput, options: PrepareOptions): 
     mark = now;
     return spent;
   };
-  const frame = await toFrame(input, options.limits);
+  const frame = await toFrame(input, context.limits);
+  const thumbnail = plan.sceneCut ? greyThumbnail(frame) : undefined;
+  const cut = plan.sceneCut?.previous !== undefined && thumbnail !== undefined && thumbnailDifference(thumbnail, plan.sceneCut.previous) > plan.sceneCut.threshold;
   const decode = lap();
-  const image = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
-  try {
-    const detections = await detectFaces(image, options.detector, options.minFaceSize);
-    const detect = lap();
-    const landmarks = await detectLandmarks(image, detections.map((d) => d.box));
-    const landmarksMs = lap();
-    const { template } = options;
-    const cropSize = template.size * template.size;
-    const crops = new Float32Array(detections.length * cropSize);
-    detections.forEach((_, i) => crops.set(alignFace(frame, landmarks[i]!, template), i * cropSize));
-    const align = lap();
-    return {
-      width: frame.width,
-      height: frame.height,
-      faces: detections.map((d, i) => ({ box: d.box, score: d.score, landmarks: landmarks[i]! })),
-      crops,
-      cropSize: template.size,
-      timings: { decode, detect, landmarks: landmarksMs, align },
-    };
-  } finally {
-    image.dispose();
+  const timings: PreparedFrame['timings'] = { decode };
+  let faces: DetectedFace[] | undefined;
+  let keyframe: KeyframeReason | undefined = 'planned';
+  if (plan.track && plan.track.regions.length > 0 && !cut) {
+    const tracked = await trackFaces(blazeModels(context).short, frame, plan.track.regions, plan.track.options);
+    timings.track = lap();
+    if (tracked.lost) keyframe = 'lost';
+    else {
+      faces = tracked.faces.map((f) => fromLocated(f, 'tracking'));
+      keyframe = undefined;
+    }
+  } else if (cut) {
+    keyframe = 'cut';
   }
+  if (!faces) {
+    const detected = await detect(frame, plan.detector, context);
+    faces = detected.faces;
+    timings.detect = detected.detectMs;
+    if (detected.landmarksMs !== undefined) timings.landmarks = detected.landmarksMs;
+    lap();
+  }
+  const { template } = context;
+  const cropSize = template.size * template.size;
+  const crops = new Float32Array(faces.length * cropSize);
+  faces.forEach((face, i) => crops.set(alignFace(frame, face.points, template), i * cropSize));
+  timings.align = lap();
+  return { width: frame.width, height: frame.height, faces, crops, cropSize: template.size, timings, keyframe, thumbnail };
 }

@@ -11,10 +11,11 @@ import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
 import { createTsWorker } from '../../contract/ts-worker.ts';
 import { queueDepth } from '../metrics/metrics.ts';
-import type { DetectorSpec } from '../pipeline/detect.ts';
 import type { FrameSource } from '../pipeline/types.ts';
 import {
+  type AnalysedFrame,
   type CallKind,
+  type FramePlan,
   type FrameInput,
   isResultOf,
   type MemoryResult,
@@ -25,6 +26,11 @@ import {
   type WorkerReply,
   type WorkerResult,
 } from './worker-protocol.ts';
+
+/** The frame's pixels move to the worker instead of being copied (the 1 KiB thumbnail is copied: the stream keeps it). */
+function transferOf(input: FrameInput): ArrayBuffer[] {
+  return [(input.kind === 'encoded' ? input.bytes.buffer : input.data.buffer) as ArrayBuffer];
+}
 
 type Lane = 'classify' | FrameSource;
 const LANES: readonly Lane[] = ['classify', 'live', 'upload', 'video'];
@@ -91,9 +97,14 @@ export class InferencePool {
     return this.#modelVersion;
   }
 
-  prepare(input: FrameInput, source: FrameSource, detector: DetectorSpec): Promise<PreparedFrame> {
-    const transfer = input.kind === 'encoded' ? [input.bytes.buffer as ArrayBuffer] : [input.data.buffer as ArrayBuffer];
-    return this.#enqueue(source, 'prepare', { input, detector }, transfer);
+  /** decode -> locate -> align in a worker; the crops go on to the batcher. */
+  prepare(input: FrameInput, source: FrameSource, plan: FramePlan): Promise<PreparedFrame> {
+    return this.#enqueue(source, 'prepare', { input, plan }, transferOf(input));
+  }
+
+  /** decode -> locate -> align -> classify in one worker. */
+  analyze(input: FrameInput, source: FrameSource, plan: FramePlan): Promise<AnalysedFrame> {
+    return this.#enqueue(source, 'analyze', { input, plan }, transferOf(input));
   }
 
   async classify(crops: Float32Array, count: number): Promise<Float32Array> {

@@ -6,9 +6,12 @@
 import type { ErrorCode } from '../../contract/errors.ts';
 import type { BackendChoice } from '../../contract/backend.ts';
 import type { MirrorAverageSetting } from '../../contract/model-card.ts';
-import type { DetectorSpec } from '../pipeline/detect.ts';
-import type { DetectedFace } from '../pipeline/types.ts';
+import type { Box } from '../../contract/geometry.ts';
 import type { FrameTimings } from '../../contract/socket.ts';
+import type { DetectorSpec } from '../pipeline/detect.ts';
+import type { TrackingOptions } from '../pipeline/face-tracking.ts';
+import type { KeyframeReason } from '../pipeline/keyframes.ts';
+import type { ClassifiedFace, DetectedFace } from '../pipeline/types.ts';
 
 export interface WorkerInit {
   backend: BackendChoice;
@@ -16,6 +19,8 @@ export interface WorkerInit {
   modelDir: string;
   mirrorAverage: MirrorAverageSetting;
   minFaceSize: number;
+  /** folder of the MediaPipe face detection graphs (used when a path's detector is `blazeface`) */
+  blazeModelDir: string;
   /** every detector setting in use, each run once before the worker says ready */
   warmupDetectors: DetectorSpec[];
   limits: { maxImageBytes: number; maxImagePixels: number };
@@ -25,15 +30,42 @@ export type FrameInput =
   | { kind: 'encoded'; bytes: Uint8Array }
   | { kind: 'rgb'; data: Uint8Array; width: number; height: number };
 
-/** A frame after decode -> detect -> landmarks -> align: faces and their aligned crops, ready for the batcher. */
-export interface PreparedFrame {
+/** How to find the faces of one frame. */
+export interface FramePlan {
+  /** the detector a keyframe runs */
+  detector: DetectorSpec;
+  /** live streams: follow these faces (their detector regions on the previous frame) instead of detecting */
+  track?: { regions: Box[]; options: TrackingOptions };
+  /** live streams: compare with the previous frame's thumbnail; a difference above `threshold` forces a keyframe */
+  sceneCut?: { previous?: Uint8Array; threshold: number };
+  /** average each face with its mirror image (`analyze` only; default: the worker's EMOTION_MIRROR_AVERAGE) */
+  mirrorAverage?: MirrorAverageSetting;
+}
+
+
+/** What locating the faces of a frame found besides the faces. */
+export interface FrameFacts {
   width: number;
   height: number;
+  /** undefined: the faces were tracked from the previous frame */
+  keyframe?: KeyframeReason;
+  /** grey thumbnail of this frame, for the next frame's scene-cut check (live streams) */
+  thumbnail?: Uint8Array;
+}
+
+/** A frame after decode -> locate -> align: faces and their aligned crops, ready for the batcher. */
+export interface PreparedFrame extends FrameFacts {
   faces: DetectedFace[];
   /** faces.length aligned grey crops of cropSize x cropSize, concatenated */
   crops: Float32Array;
   cropSize: number;
-  timings: Pick<FrameTimings, 'decode' | 'detect' | 'landmarks' | 'align'>;
+  timings: Pick<FrameTimings, 'decode' | 'detect' | 'track' | 'landmarks' | 'align'>;
+}
+
+/** A frame analysed in one worker call: located, aligned and classified. */
+export interface AnalysedFrame extends FrameFacts {
+  faces: ClassifiedFace[];
+  timings: Pick<FrameTimings, 'decode' | 'detect' | 'track' | 'landmarks' | 'align' | 'classify'>;
 }
 
 export interface MemoryResult {
@@ -44,8 +76,10 @@ export interface MemoryResult {
 type Empty = Record<never, never>;
 
 export interface WorkerCalls {
-  /** decode -> detect -> landmarks -> align of one frame */
-  prepare: { request: { input: FrameInput; detector: DetectorSpec }; reply: PreparedFrame };
+  /** decode -> locate -> align of one frame, for the cross-frame batcher */
+  prepare: { request: { input: FrameInput; plan: FramePlan }; reply: PreparedFrame };
+  /** decode -> locate -> align -> classify of one frame: one hop, no batcher */
+  analyze: { request: { input: FrameInput; plan: FramePlan }; reply: AnalysedFrame };
   /** one batch of aligned crops -> count x 7 probabilities */
   classify: { request: { crops: Float32Array; count: number }; reply: { probabilities: Float32Array } };
   /** loads and warms up a candidate emotion model beside the one in use */

@@ -7,7 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../contract/errors.ts';
 import { activeSessions } from '../metrics/metrics.ts';
+import type { KeyframePolicy } from '../pipeline/keyframes.ts';
 import { FaceTracker } from '../pipeline/track.ts';
+import { LiveStream } from './stream.ts';
 import type { ParticipantInfo, ParticipantTimeline } from '../../contract/socket.ts';
 import { ParticipantTimelines } from './timeline.ts';
 
@@ -18,6 +20,7 @@ export interface SessionLimits {
   timelineMaxTracks: number;
   trackMaxAgeMs: number;
   smoothingTauMs: number;
+  keyframe: KeyframePolicy;
 }
 
 export interface Participant {
@@ -26,6 +29,7 @@ export interface Participant {
   sessionId: string;
   present: boolean;
   tracker: FaceTracker;
+  stream: LiveStream;
   timelines: ParticipantTimelines;
 }
 
@@ -66,6 +70,7 @@ export class SessionRegistry {
       sessionId,
       present: true,
       tracker: new FaceTracker({ maxAgeMs: this.#limits.trackMaxAgeMs, smoothingTauMs: this.#limits.smoothingTauMs }),
+      stream: new LiveStream(this.#limits.keyframe),
       timelines: new ParticipantTimelines(this.#limits.timelineMaxSamples, this.#limits.timelineMaxTracks),
     };
     session.participants.set(participant.id, participant);

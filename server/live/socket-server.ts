@@ -87,8 +87,12 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
         if (!analyzer) throw new AppError('not_ready', 'the models are still loading; try again shortly');
         const current = participant;
         if (!current) throw new AppError('not_joined', 'left the session before the frame was analysed');
-        const analysis = await analyzer.analyzeEncoded(frame.image, 'live');
-        const faces = current.tracker.update(analysis.faces, Date.now());
+        const analysis = await analyzer.analyzeEncoded(frame.image, 'live', current.stream.context(Date.now()));
+        const now = Date.now();
+        current.stream.record(analysis, now);
+        // A new shot shows other people (or the same ones elsewhere): no track continues across a cut.
+        if (analysis.keyframe === 'cut') current.tracker.endAllTracks();
+        const faces = current.tracker.update(analysis.faces, now);
         const ts = frame.ts ?? Date.now();
         current.timelines.add(faces, frame.seq, ts);
         const serverMs = performance.now() - frame.receivedAt;

@@ -29,8 +29,15 @@ export const frameLatencySeconds = new client.Histogram({
 
 export const batchSize = new client.Histogram({
   name: 'moodwire_batch_size',
-  help: 'Faces per classifier batch.',
+  help: 'Faces per classifier batch (with CLASSIFY_BATCHING off: the faces of one frame).',
   buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+  registers: [registry],
+});
+
+export const framesLocated = new client.Counter({
+  name: 'moodwire_frames_located_total',
+  help: 'Frames by how their faces were found: a keyframe (by: planned, lost, cut) or tracking from the previous frame.',
+  labelNames: ['source', 'by'] as const,
   registers: [registry],
 });
 

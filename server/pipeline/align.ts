@@ -1,5 +1,5 @@
 import { AppError } from '../../contract/errors.ts';
-import { type FacePoints, facePointsFrom68 } from '../../contract/face-points.ts';
+import type { FacePoints } from '../../contract/face-points.ts';
 import type { Point } from '../../contract/geometry.ts';
 import type { AlignmentTemplate } from '../../contract/model-card.ts';
 import type { RgbFrame } from './types.ts';
@@ -135,26 +135,28 @@ export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): 
   const out = new Float32Array(size * size);
   const maxX = width - 1;
   const maxY = height - 1;
-  const clampX = (x: number): number => (x < 0 ? 0 : x > maxX ? maxX : x);
-  const clampY = (y: number): number => (y < 0 ? 0 : y > maxY ? maxY : y);
-  const luma = (x: number, y: number): number => {
-    const i = (y * width + x) * 3;
-    return 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
-  };
-  /** bilinear luma at a point in pixel-index space (pixel centres on integers) */
-  const bilinear = (x: number, y: number): number => {
-    const x0f = Math.floor(x);
-    const y0f = Math.floor(y);
-    const fx = x - x0f;
-    const fy = y - y0f;
-    const x0 = clampX(x0f);
-    const x1 = clampX(x0f + 1);
-    const y0 = clampY(y0f);
-    const y1 = clampY(y0f + 1);
-    const top = luma(x0, y0) * (1 - fx) + luma(x1, y0) * fx;
-    const bottom = luma(x0, y1) * (1 - fx) + luma(x1, y1) * fx;
-    return top * (1 - fy) + bottom * fy;
-  };
+  // The luma of the frame area the crop reads from (its corners' bounding box, clamped), computed
+  // once: each crop pixel takes k*k bilinear samples, so reading RGB per sample would redo this up
+  // to 64 times a pixel.
+  const corners = [
+    [0, 0],
+    [size, 0],
+    [0, size],
+    [size, size],
+  ].map(([u, v]) => [a * u! - b * v! + tx - 0.5, b * u! + a * v! + ty - 0.5] as const);
+  const clamp = (value: number, max: number): number => (value < 0 ? 0 : value > max ? max : value);
+  const rx0 = clamp(Math.floor(Math.min(...corners.map((c) => c[0]))), maxX);
+  const rx1 = clamp(Math.ceil(Math.max(...corners.map((c) => c[0]))) + 1, maxX);
+  const ry0 = clamp(Math.floor(Math.min(...corners.map((c) => c[1]))), maxY);
+  const ry1 = clamp(Math.ceil(Math.max(...corners.map((c) => c[1]))) + 1, maxY);
+  const planeWidth = rx1 - rx0 + 1;
+  const plane = new Float32Array(planeWidth * (ry1 - ry0 + 1));
+  for (let y = ry0; y <= ry1; y++) {
+    for (let x = rx0; x <= rx1; x++) {
+      const i = (y * width + x) * 3;
+      plane[(y - ry0) * planeWidth + (x - rx0)] = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+    }
+  }
   const k = Math.min(8, Math.max(1, Math.ceil(Math.hypot(a, b) - 1e-6)));
   const inv = 1 / (k * k);
   for (let v = 0; v < size; v++) {
@@ -164,7 +166,20 @@ export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): 
         const cv = v + (j + 0.5) / k;
         for (let i = 0; i < k; i++) {
           const cu = u + (i + 0.5) / k;
-          sum += bilinear(a * cu - b * cv + tx - 0.5, b * cu + a * cv + ty - 0.5);
+          // Bilinear luma at (x, y) in pixel-index space (pixel centres on integers), edge pixels replicated.
+          const x = a * cu - b * cv + tx - 0.5;
+          const y = b * cu + a * cv + ty - 0.5;
+          const x0f = Math.floor(x);
+          const y0f = Math.floor(y);
+          const fx = x - x0f;
+          const fy = y - y0f;
+          const x0 = clamp(x0f, maxX) - rx0;
+          const x1 = clamp(x0f + 1, maxX) - rx0;
+          const r0 = (clamp(y0f, maxY) - ry0) * planeWidth;
+          const r1 = (clamp(y0f + 1, maxY) - ry0) * planeWidth;
+          const top = plane[r0 + x0]! * (1 - fx) + plane[r0 + x1]! * fx;
+          const bottom = plane[r1 + x0]! * (1 - fx) + plane[r1 + x1]! * fx;
+          sum += top * (1 - fy) + bottom * fy;
         }
       }
       out[v * size + u] = sum * inv;
@@ -177,7 +192,6 @@ export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): 
  * The face as the emotion model expects it: template.size^2 grey values (0..255, row-major) with
  * eyes and mouth where FER2013 faces have them.
  */
-export function alignFace(frame: RgbFrame, landmarks: Point[], template: AlignmentTemplate): Float32Array {
-  const toFrame = templateToFrame(facePointsFrom68(landmarks), template);
-  return sampleGrey(frame, toFrame, template.size);
+export function alignFace(frame: RgbFrame, points: FacePoints, template: AlignmentTemplate): Float32Array {
+  return sampleGrey(frame, templateToFrame(points, template), template.size);
 }

@@ -4,7 +4,8 @@ import type { Box } from '../../contract/geometry.ts';
 
 /** Which face-api detector a path runs (see DETECTOR_* in server/config.ts). */
 export interface DetectorSpec {
-  kind: 'ssd' | 'tiny';
+  /** `blazeface` is located by face-tracking.ts; this file runs face-api's `ssd` and `tiny` */
+  kind: 'ssd' | 'tiny' | 'blazeface';
   inputSize: number;
   /** minimum detector confidence */
   minScore: number;
@@ -16,7 +17,9 @@ export interface Detection {
   score: number;
 }
 
-function detectorOptions(spec: DetectorSpec): faceapi.SsdMobilenetv1Options | faceapi.TinyFaceDetectorOptions {
+type FaceApiDetectorSpec = DetectorSpec & { kind: 'ssd' | 'tiny' };
+
+function detectorOptions(spec: FaceApiDetectorSpec): faceapi.SsdMobilenetv1Options | faceapi.TinyFaceDetectorOptions {
   return spec.kind === 'ssd'
     ? new faceapi.SsdMobilenetv1Options({ minConfidence: spec.minScore, maxResults: 100 })
     : new faceapi.TinyFaceDetectorOptions({ inputSize: spec.inputSize, scoreThreshold: spec.minScore });
@@ -35,7 +38,7 @@ export function clipBox(box: Box, width: number, height: number): Box {
  * Face boxes in an RGB image tensor [h, w, 3]. Faces smaller than `minFaceSize` pixels a side are
  * left out (too few pixels to read an expression from); the caller reports that setting.
  */
-export async function detectFaces(image: tf.Tensor3D, spec: DetectorSpec, minFaceSize: number): Promise<Detection[]> {
+export async function detectFaces(image: tf.Tensor3D, spec: FaceApiDetectorSpec, minFaceSize: number): Promise<Detection[]> {
   const [height, width] = image.shape;
   const found = await faceapi.detectAllFaces(image as unknown as FaceApiTensor3D as never, detectorOptions(spec));
   return found

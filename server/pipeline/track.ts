@@ -1,6 +1,6 @@
 /**
  * Gives each face a trackId that stays the same across frames, and smooths its probabilities.
- * Matching is greedy on a cost that mixes box overlap (IoU) and how far the landmarks moved
+ * Matching is greedy on a cost that mixes box overlap (IoU) and how far the eyes and mouth moved
  * relative to the face size; a face that matches nothing starts a new track, and a track not
  * seen for `maxAgeMs` is closed (a face coming back later gets a new id). One tracker per live
  * participant and per video job. `dominant` is the label of the smoothed probabilities (the one to
@@ -8,17 +8,18 @@
  */
 import { dominantEmotion } from '../../contract/emotions.ts';
 import { EmaSmoother } from './smooth.ts';
-import type { Box, Point } from '../../contract/geometry.ts';
+import { type Box, iou, type Point } from '../../contract/geometry.ts';
 import type { Face } from '../../contract/socket.ts';
+import type { FacePoints } from '../../contract/face-points.ts';
 import type { ClassifiedFace } from './types.ts';
 
 export interface TrackerOptions {
   /** a track unseen this long is closed */
   maxAgeMs?: number;
-  /** pairs with IoU below this and landmarks further than `maxLandmarkShift` do not match */
+  /** pairs with IoU below this and eye/mouth points further than `maxPointShift` do not match */
   minIou?: number;
-  /** mean landmark displacement, in face widths, that still counts as the same face */
-  maxLandmarkShift?: number;
+  /** mean displacement of the eye and mouth centres, in face widths, that still counts as the same face */
+  maxPointShift?: number;
   /** EMA time constant of the smoothed probabilities (ms) */
   smoothingTauMs?: number;
 }
@@ -26,36 +27,17 @@ export interface TrackerOptions {
 interface Track {
   id: number;
   box: Box;
-  landmarks: Point[];
+  points: FacePoints;
   lastSeenMs: number;
   smoother: EmaSmoother;
 }
 
-export function iou(a: Box, b: Box): number {
-  const x1 = Math.max(a.x, b.x);
-  const y1 = Math.max(a.y, b.y);
-  const x2 = Math.min(a.x + a.width, b.x + b.width);
-  const y2 = Math.min(a.y + a.height, b.y + b.height);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  const union = a.width * a.height + b.width * b.height - inter;
-  return union > 0 ? inter / union : 0;
-}
-
-/** Mean landmark displacement in units of the face width (centre distance of boxes when landmarks are missing). */
-function landmarkShift(track: Track, face: ClassifiedFace): number {
+/** Mean displacement of the eye and mouth centres, in units of the face width. */
+function pointShift(track: Track, face: ClassifiedFace): number {
   const scale = Math.max(1, (track.box.width + face.box.width) / 2);
-  if (track.landmarks.length > 0 && track.landmarks.length === face.landmarks.length) {
-    let sum = 0;
-    for (let i = 0; i < face.landmarks.length; i++) {
-      const p = track.landmarks[i]!;
-      const q = face.landmarks[i]!;
-      sum += Math.hypot(p[0] - q[0], p[1] - q[1]);
-    }
-    return sum / face.landmarks.length / scale;
-  }
-  const dx = track.box.x + track.box.width / 2 - (face.box.x + face.box.width / 2);
-  const dy = track.box.y + track.box.height / 2 - (face.box.y + face.box.height / 2);
-  return Math.hypot(dx, dy) / scale;
+  const moved = (p: Point, q: Point): number => Math.hypot(p[0] - q[0], p[1] - q[1]);
+  const { leftEye, rightEye, mouth } = face.points;
+  return (moved(track.points.leftEye, leftEye) + moved(track.points.rightEye, rightEye) + moved(track.points.mouth, mouth)) / 3 / scale;
 }
 
 export class FaceTracker {
@@ -69,13 +51,18 @@ export class FaceTracker {
   constructor(options: TrackerOptions = {}) {
     this.#maxAgeMs = options.maxAgeMs ?? 1500;
     this.#minIou = options.minIou ?? 0.2;
-    this.#maxShift = options.maxLandmarkShift ?? 0.5;
+    this.#maxShift = options.maxPointShift ?? 0.5;
     this.#tauMs = options.smoothingTauMs ?? 400;
   }
 
   /** Open tracks now (for tests and bounded-memory checks). */
   get activeTracks(): number {
     return this.#tracks.length;
+  }
+
+  /** Closes every track (a scene cut: whoever is in the next shot gets new ids). */
+  endAllTracks(): void {
+    this.#tracks = [];
   }
 
   update(faces: ClassifiedFace[], timestampMs: number): Face[] {
@@ -86,7 +73,7 @@ export class FaceTracker {
     this.#tracks.forEach((track, ti) => {
       faces.forEach((face, fi) => {
         const overlap = iou(track.box, face.box);
-        const shift = landmarkShift(track, face);
+        const shift = pointShift(track, face);
         if (overlap < this.#minIou && shift > this.#maxShift) return;
         pairs.push({ track: ti, face: fi, cost: (1 - overlap) + shift });
       });
@@ -104,14 +91,14 @@ export class FaceTracker {
     return faces.map((face, fi) => {
       let track = trackOfFace.get(fi);
       if (!track) {
-        track = { id: this.#nextId++, box: face.box, landmarks: face.landmarks, lastSeenMs: timestampMs, smoother: new EmaSmoother(this.#tauMs) };
+        track = { id: this.#nextId++, box: face.box, points: face.points, lastSeenMs: timestampMs, smoother: new EmaSmoother(this.#tauMs) };
         this.#tracks.push(track);
       }
       track.box = face.box;
-      track.landmarks = face.landmarks;
+      track.points = face.points;
       track.lastSeenMs = timestampMs;
       const smoothed = track.smoother.update(face.emotions, timestampMs);
-      return { trackId: track.id, box: face.box, score: face.score, emotions: face.emotions, dominant: dominantEmotion(smoothed), smoothed };
+      return { trackId: track.id, box: face.box, score: face.score, emotions: face.emotions, dominant: dominantEmotion(smoothed), smoothed, origin: face.origin };
     });
   }
 }

@@ -1,6 +1,8 @@
 import type { EmotionScores } from '../../contract/emotions.ts';
-import type { Box, Point } from '../../contract/geometry.ts';
+import type { FacePoints } from '../../contract/face-points.ts';
+import type { Box } from '../../contract/geometry.ts';
 import type { FrameTimings } from '../../contract/socket.ts';
+import type { KeyframeReason } from './keyframes.ts';
 
 /** A decoded image: interleaved RGB bytes, row-major. */
 export interface RgbFrame {
@@ -12,18 +14,34 @@ export interface RgbFrame {
 /** Who a frame is analysed for: live streams have priority over files in the shared batcher. */
 export type FrameSource = 'live' | 'upload' | 'video';
 
-/** One face after detect -> landmarks: where it is and how sure the detector was. */
+/** Whether a face was found by a detector on this frame or followed from the previous frame. */
+export type FaceOrigin = 'detection' | 'tracking';
+
+/** One located face: where it is, how sure the detector was, and the points alignment uses. */
 export interface DetectedFace {
   box: Box;
   /** detector confidence 0..1 */
   score: number;
-  /** 68 landmarks in source pixels (face-api order) */
-  landmarks: Point[];
+  /** eye and mouth centres in source pixels */
+  points: FacePoints;
+  origin: FaceOrigin;
+  /** the live detector's own box, from which the next frame's tracking crop is cut */
+  region?: Box;
 }
 
 /** A detected face after align -> classify, before tracking (which turns it into a wire `Face`). */
 export interface ClassifiedFace extends DetectedFace {
   emotions: EmotionScores;
+}
+
+/** What a live stream carries from one frame to the next (see live/stream.ts). */
+export interface StreamContext {
+  /** the stream's keyframe schedule asks for the detector on this frame */
+  keyframeDue: boolean;
+  /** the detector regions of the faces on the previous frame, to follow between keyframes */
+  regions: Box[];
+  /** the previous frame's grey thumbnail, for the scene-cut check */
+  thumbnail?: Uint8Array;
 }
 
 /** A frame's analysis before tracking: faces plus where the time went (milliseconds). */
@@ -32,6 +50,10 @@ export interface FrameAnalysis {
   height: number;
   faces: ClassifiedFace[];
   timings: FrameTimings;
+  /** why the detector ran on this frame; undefined when its faces were tracked from the previous frame */
+  keyframe?: KeyframeReason;
+  /** this frame's grey thumbnail (live streams), for the next frame's scene-cut check */
+  thumbnail?: Uint8Array;
 }
 
 /**
@@ -40,7 +62,7 @@ export interface FrameAnalysis {
  */
 export interface FrameAnalyzer {
   /** Encoded JPEG/PNG/WebP bytes; throws AppError('undecodable_image' | 'image_too_large'). */
-  analyzeEncoded(image: Uint8Array, source: FrameSource): Promise<FrameAnalysis>;
+  analyzeEncoded(image: Uint8Array, source: FrameSource, stream?: StreamContext): Promise<FrameAnalysis>;
   /** Already-decoded RGB (e.g. raw frames piped from ffmpeg). */
-  analyzeRgb(frame: RgbFrame, source: FrameSource): Promise<FrameAnalysis>;
+  analyzeRgb(frame: RgbFrame, source: FrameSource, stream?: StreamContext): Promise<FrameAnalysis>;
 }

@@ -50,7 +50,11 @@ function toSourcePixels(face: ClassifiedFace, sx: number, sy: number): Classifie
   return {
     ...face,
     box: { x: face.box.x * sx, y: face.box.y * sy, width: face.box.width * sx, height: face.box.height * sy },
-    landmarks: face.landmarks.map(([x, y]) => [x * sx, y * sy] as const),
+    points: {
+      leftEye: [face.points.leftEye[0] * sx, face.points.leftEye[1] * sy],
+      rightEye: [face.points.rightEye[0] * sx, face.points.rightEye[1] * sy],
+      mouth: [face.points.mouth[0] * sx, face.points.mouth[1] * sy],
+    },
   };
 }
 
