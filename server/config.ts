@@ -43,6 +43,7 @@ export const CONFIG_DEFAULTS = {
   TRACK_LOST_MIN_SCORE: 0.5,
   SCENE_CUT_THRESHOLD: 30,
   CLASSIFY_BATCHING: 'auto',
+  WORKER_MAX_FRAMES: 4,
   MIN_FACE_SIZE: 20,
   BATCH_MAX_SIZE: 32,
   BATCH_MAX_DELAY_MS: 4,
@@ -155,6 +156,11 @@ const envSchema = z.object({
    * frame; pays on CPU backends); `auto`: on for EMOTION_BACKEND=tensorflow, off otherwise.
    */
   CLASSIFY_BATCHING: z.enum(['auto', 'on', 'off']).default(D.CLASSIFY_BATCHING),
+  /**
+   * With CLASSIFY_BATCHING off: frames waiting for a worker go to it together, up to this many,
+   * and their faces share one classifier batch (1 = one frame a call).
+   */
+  WORKER_MAX_FRAMES: intFromEnv(D.WORKER_MAX_FRAMES).pipe(z.number().int().min(1).max(32)),
   /** Faces smaller than this (box side in source pixels) are skipped: too few pixels to read. */
   MIN_FACE_SIZE: intFromEnv(D.MIN_FACE_SIZE).pipe(z.number().int().min(1)),
   /** Dynamic batcher: a batch runs when it is full or when its oldest face waited this long. */
@@ -256,6 +262,8 @@ export interface Config {
   liveTracking: LiveTrackingConfig;
   /** CLASSIFY_BATCHING as asked; inference/engine.ts resolves `auto` once the backend is known */
   classifyBatching: 'auto' | 'on' | 'off';
+  /** WORKER_MAX_FRAMES */
+  workerMaxFrames: number;
   minFaceSize: number;
   batch: { maxSize: number; maxDelayMs: number; maxQueue: number };
   workers: number;
@@ -309,6 +317,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       mirrorAverage: e.LIVE_MIRROR_AVERAGE,
     },
     classifyBatching: e.CLASSIFY_BATCHING,
+    workerMaxFrames: e.WORKER_MAX_FRAMES,
     detectors: {
       live: liveDetector,
       upload: parseDetectorSpec(e.DETECTOR_UPLOAD, minScore),

@@ -17,7 +17,7 @@ async function rgb(file: string, transform?: (image: sharp.Sharp) => sharp.Sharp
 
 describe('KeyframeSchedule', () => {
   it('detects on the first frame, then every intervalFrames frames', () => {
-    const schedule = new KeyframeSchedule({ intervalFrames: 3, intervalMs: 60_000 });
+    const schedule = new KeyframeSchedule({ intervalFrames: 3, intervalMs: 60_000 }, 0);
     const due: boolean[] = [];
     for (let frame = 0; frame < 7; frame++) {
       const keyframe = schedule.due(frame * 10, 1);
@@ -28,7 +28,7 @@ describe('KeyframeSchedule', () => {
   });
 
   it('detects when intervalMs passed, whatever the frame count', () => {
-    const schedule = new KeyframeSchedule({ intervalFrames: 100, intervalMs: 1000 });
+    const schedule = new KeyframeSchedule({ intervalFrames: 100, intervalMs: 1000 }, 0);
     schedule.record(schedule.due(0, 1), 0);
     assert.equal(schedule.due(999, 1), false);
     schedule.record(false, 999);
@@ -36,7 +36,7 @@ describe('KeyframeSchedule', () => {
   });
 
   it('detects whenever there is nothing to track, and counts a worker-made keyframe (lost face, cut) as one', () => {
-    const schedule = new KeyframeSchedule({ intervalFrames: 5, intervalMs: 60_000 });
+    const schedule = new KeyframeSchedule({ intervalFrames: 5, intervalMs: 60_000 }, 0);
     schedule.record(true, 0);
     assert.equal(schedule.due(10, 0), true, 'no faces to follow');
     assert.equal(schedule.due(10, 2), false);
@@ -47,6 +47,22 @@ describe('KeyframeSchedule', () => {
       schedule.record(false, 30 + i);
     }
     assert.equal(schedule.due(40, 2), true);
+  });
+
+  it('starts streams at different points of the interval, so their keyframes do not line up', () => {
+    const keyframesAt = (phase: number): number[] => {
+      const schedule = new KeyframeSchedule({ intervalFrames: 10, intervalMs: 60_000 }, phase);
+      const at: number[] = [];
+      for (let frame = 0; frame < 25; frame++) {
+        const keyframe = schedule.due(frame, 1);
+        if (keyframe) at.push(frame);
+        schedule.record(keyframe, frame);
+      }
+      return at;
+    };
+    assert.deepEqual(keyframesAt(0), [0, 10, 20]);
+    assert.deepEqual(keyframesAt(0.5), [0, 5, 15]);
+    assert.deepEqual(keyframesAt(0.9), [0, 1, 11, 21]);
   });
 
   it('refuses an interval below one frame', () => {
@@ -93,7 +109,7 @@ describe('LiveStream', () => {
   });
 
   it('follows the regions of the last answer and asks for a keyframe on schedule', () => {
-    const stream = new LiveStream({ intervalFrames: 2, intervalMs: 60_000 });
+    const stream = new LiveStream({ intervalFrames: 2, intervalMs: 60_000 }, 0);
     const first = stream.context(0);
     assert.equal(first.keyframeDue, true);
     assert.equal(first.thumbnail, undefined);

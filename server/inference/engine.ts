@@ -40,6 +40,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
       limits: config.limits,
     },
     queueLimits: config.workQueue,
+    maxFramesPerCall: config.workerMaxFrames,
     logger,
   });
   const describeDetector = (d: (typeof detectors)[number]): string => (d.kind === 'tiny' ? `tiny:${d.inputSize}` : d.kind);

@@ -4,6 +4,7 @@
  * server/pipeline/. Locating is either a keyframe (the plan's detector on the whole frame) or,
  * for live streams with faces to follow, tracking (a crop per face); tracking turns into a
  * keyframe on the same frame when a face is lost or the scene cut (see pipeline/keyframes.ts).
+ * Several frames can be prepared together; their tracking crops then share one batch.
  */
 import { AppError } from '../../contract/errors.ts';
 import { facePointsFrom68 } from '../../contract/face-points.ts';
@@ -70,43 +71,91 @@ async function detect(frame: RgbFrame, detector: DetectorSpec, context: PrepareC
   }
 }
 
-export async function prepareFrame(input: FrameInput, plan: FramePlan, context: PrepareContext): Promise<PreparedFrame> {
-  let mark = performance.now();
-  const lap = (): number => {
-    const now = performance.now();
-    const spent = now - mark;
-    mark = now;
-    return spent;
-  };
-  const frame = await toFrame(input, context.limits);
+/** A frame decoded, with its scene-cut check done. */
+interface Decoded {
+  frame: RgbFrame;
+  plan: FramePlan;
+  thumbnail?: Uint8Array;
+  cut: boolean;
+  decodeMs: number;
+}
+
+async function decodeWithCutCheck(input: FrameInput, plan: FramePlan, limits: DecodeLimits): Promise<Decoded> {
+  const started = performance.now();
+  const frame = await toFrame(input, limits);
   const thumbnail = plan.sceneCut ? greyThumbnail(frame) : undefined;
   const cut = plan.sceneCut?.previous !== undefined && thumbnail !== undefined && thumbnailDifference(thumbnail, plan.sceneCut.previous) > plan.sceneCut.threshold;
-  const decode = lap();
-  const timings: PreparedFrame['timings'] = { decode };
+  return { frame, plan, thumbnail, cut, decodeMs: performance.now() - started };
+}
+
+export type Prepared = { ok: true; frame: PreparedFrame } | { ok: false; error: unknown };
+
+/**
+ * Several frames at once (from any streams): all are decoded concurrently, the tracking crops of
+ * every frame that follows its faces run as one batch, frames that need the detector (keyframes,
+ * lost faces, cuts) run it one by one, then every face is aligned. Each frame succeeds or fails
+ * on its own.
+ */
+export async function prepareFrames(items: readonly { input: FrameInput; plan: FramePlan }[], context: PrepareContext): Promise<Prepared[]> {
+  const decoded = await Promise.all(
+    items.map(({ input, plan }) => decodeWithCutCheck(input, plan, context.limits).then((d) => ({ ok: true as const, d }), (error: unknown) => ({ ok: false as const, error }))),
+  );
+  const followed = decoded.flatMap((r, index) => (r.ok && r.d.plan.track && r.d.plan.track.regions.length > 0 && !r.d.cut ? [{ index, d: r.d, track: r.d.plan.track }] : []));
+  const trackStarted = performance.now();
+  const tracked = new Map<number, { faces: LocatedFace[]; lost: boolean }>();
+  if (followed.length > 0) {
+    // One tracking setting per server, so the first frame's options hold for all.
+    const results = await trackFaces(blazeModels(context).short, followed.map((f) => ({ frame: f.d.frame, previous: f.track.regions })), followed[0]!.track.options);
+    results.forEach((result, i) => tracked.set(followed[i]!.index, result));
+  }
+  const trackMs = followed.length > 0 ? (performance.now() - trackStarted) / followed.length : 0;
+
+  const out: Prepared[] = [];
+  for (const [index, result] of decoded.entries()) {
+    if (!result.ok) {
+      out.push(result);
+      continue;
+    }
+    try {
+      out.push({ ok: true, frame: await locateAndAlign(result.d, tracked.get(index), trackMs, context) });
+    } catch (error) {
+      out.push({ ok: false, error });
+    }
+  }
+  return out;
+}
+
+/** The rest of one frame's preparation, given its tracking result if it was followed. */
+async function locateAndAlign(d: Decoded, tracked: { faces: LocatedFace[]; lost: boolean } | undefined, trackMs: number, context: PrepareContext): Promise<PreparedFrame> {
+  const timings: PreparedFrame['timings'] = { decode: d.decodeMs };
   let faces: DetectedFace[] | undefined;
-  let keyframe: KeyframeReason | undefined = 'planned';
-  if (plan.track && plan.track.regions.length > 0 && !cut) {
-    const tracked = await trackFaces(blazeModels(context).short, frame, plan.track.regions, plan.track.options);
-    timings.track = lap();
+  let keyframe: KeyframeReason | undefined = d.cut ? 'cut' : 'planned';
+  if (tracked) {
+    timings.track = trackMs;
     if (tracked.lost) keyframe = 'lost';
     else {
       faces = tracked.faces.map((f) => fromLocated(f, 'tracking'));
       keyframe = undefined;
     }
-  } else if (cut) {
-    keyframe = 'cut';
   }
   if (!faces) {
-    const detected = await detect(frame, plan.detector, context);
+    const detected = await detect(d.frame, d.plan.detector, context);
     faces = detected.faces;
     timings.detect = detected.detectMs;
     if (detected.landmarksMs !== undefined) timings.landmarks = detected.landmarksMs;
-    lap();
   }
+  const alignStarted = performance.now();
   const { template } = context;
   const cropSize = template.size * template.size;
   const crops = new Float32Array(faces.length * cropSize);
-  faces.forEach((face, i) => crops.set(alignFace(frame, face.points, template), i * cropSize));
-  timings.align = lap();
-  return { width: frame.width, height: frame.height, faces, crops, cropSize: template.size, timings, keyframe, thumbnail };
+  faces.forEach((face, i) => crops.set(alignFace(d.frame, face.points, template), i * cropSize));
+  timings.align = performance.now() - alignStarted;
+  return { width: d.frame.width, height: d.frame.height, faces, crops, cropSize: template.size, timings, keyframe, thumbnail: d.thumbnail };
+}
+
+/** One frame: prepareFrames of one, its error thrown. */
+export async function prepareFrame(input: FrameInput, plan: FramePlan, context: PrepareContext): Promise<PreparedFrame> {
+  const [result] = await prepareFrames([{ input, plan }], context);
+  if (!result!.ok) throw result!.error;
+  return result!.frame;
 }

@@ -35,6 +35,14 @@ function transferOf(input: FrameInput): ArrayBuffer[] {
 type Lane = 'classify' | FrameSource;
 const LANES: readonly Lane[] = ['classify', 'live', 'upload', 'video'];
 
+/** One frame waiting for an `analyze` call; frames waiting together go to a worker in one call. */
+interface FrameTask {
+  frame: { input: FrameInput; plan: FramePlan };
+  transfer: ArrayBuffer[];
+  resolve(frame: AnalysedFrame): void;
+  reject(error: Error): void;
+}
+
 /** One call on its way: how to send it to a worker and how to settle it when the worker answers. */
 interface Task {
   /** queued tasks occupy their worker until answered; control calls do not */
@@ -53,6 +61,8 @@ interface Slot {
 export interface PoolOptions {
   size: number;
   init: WorkerInit;
+  /** at most this many waiting frames go to an idle worker in one `analyze` call */
+  maxFramesPerCall: number;
   /** frames waiting per source before new ones are refused */
   queueLimits: Record<FrameSource, number>;
   logger: Logger;
@@ -63,7 +73,7 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url);
 export class InferencePool {
   readonly #options: PoolOptions;
   readonly #slots: Slot[] = [];
-  readonly #queues = new Map<Lane, Task[]>(LANES.map((lane) => [lane, []]));
+  readonly #queues = new Map<Lane, (Task | FrameTask)[]>(LANES.map((lane) => [lane, []]));
   #nextId = 1;
   #closing = false;
   #backend = 'unknown';
@@ -102,9 +112,23 @@ export class InferencePool {
     return this.#enqueue(source, 'prepare', { input, plan }, transferOf(input));
   }
 
-  /** decode -> locate -> align -> classify in one worker. */
+  /**
+   * decode -> locate -> align -> classify in one worker. When frames wait (the workers are busy),
+   * an idle worker takes up to `maxFramesPerCall` of them at once and classifies all their faces
+   * in one batch: a face costs about half as much in a batch of 4 as alone on wasm, so the pool
+   * batches exactly when it is loaded, and a lone frame never waits for company.
+   */
   analyze(input: FrameInput, source: FrameSource, plan: FramePlan): Promise<AnalysedFrame> {
-    return this.#enqueue(source, 'analyze', { input, plan }, transferOf(input));
+    if (this.#closing) return Promise.reject(new AppError('not_ready', 'the server is shutting down'));
+    const queue = this.#queues.get(source)!;
+    if (queue.length >= this.#options.queueLimits[source]) {
+      return Promise.reject(new AppError('queue_full', `too many ${source} frames are waiting; try again later`));
+    }
+    return new Promise((resolve, reject) => {
+      queue.push({ frame: { input, plan }, transfer: transferOf(input), resolve, reject });
+      this.#updateDepth();
+      this.#dispatch();
+    });
   }
 
   async classify(crops: Float32Array, count: number): Promise<Float32Array> {
@@ -256,9 +280,39 @@ export class InferencePool {
   #takeNext(): Task | undefined {
     for (const lane of LANES) {
       const task = this.#queues.get(lane)!.shift();
-      if (task) return task;
+      if (!task) continue;
+      if (!('frame' in task)) return task;
+      // Frames waiting in this lane and the lanes after it join this frame's call, most urgent first.
+      const frames = [task];
+      for (const next of LANES.slice(LANES.indexOf(lane))) {
+        const queue = this.#queues.get(next)!;
+        for (let head = queue[0]; frames.length < this.#options.maxFramesPerCall && head && 'frame' in head; head = queue[0]) {
+          queue.shift();
+          frames.push(head);
+        }
+      }
+      return this.#frameCall(frames);
     }
     return undefined;
+  }
+
+  /** One `analyze` call for several waiting frames; each frame's promise settles with its own outcome. */
+  #frameCall(frames: FrameTask[]): Task {
+    const rejectAll = (error: Error): void => frames.forEach((f) => f.reject(error));
+    return this.#task(
+      'analyze',
+      { frames: frames.map((f) => f.frame) },
+      frames.flatMap((f) => f.transfer),
+      true,
+      ({ frames: outcomes }) => {
+        if (outcomes.length !== frames.length) return rejectAll(new AppError('internal', `${outcomes.length} answers to ${frames.length} frames`));
+        outcomes.forEach((outcome, i) => {
+          if (outcome.ok) frames[i]!.resolve(outcome.frame);
+          else frames[i]!.reject(new AppError(outcome.error.code, outcome.error.message));
+        });
+      },
+      rejectAll,
+    );
   }
 
   #updateDepth(): void {

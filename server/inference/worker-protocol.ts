@@ -68,6 +68,8 @@ export interface AnalysedFrame extends FrameFacts {
   timings: Pick<FrameTimings, 'decode' | 'detect' | 'track' | 'landmarks' | 'align' | 'classify'>;
 }
 
+export type FrameOutcome = { ok: true; frame: AnalysedFrame } | { ok: false; error: WorkerFailure };
+
 export interface MemoryResult {
   numTensors: number;
   numBytes: number;
@@ -78,8 +80,11 @@ type Empty = Record<never, never>;
 export interface WorkerCalls {
   /** decode -> locate -> align of one frame, for the cross-frame batcher */
   prepare: { request: { input: FrameInput; plan: FramePlan }; reply: PreparedFrame };
-  /** decode -> locate -> align -> classify of one frame: one hop, no batcher */
-  analyze: { request: { input: FrameInput; plan: FramePlan }; reply: AnalysedFrame };
+  /**
+   * decode -> locate -> align -> classify of each frame: one hop a frame, no batcher; the faces of
+   * all the frames share one classifier batch. Each frame succeeds or fails on its own.
+   */
+  analyze: { request: { frames: { input: FrameInput; plan: FramePlan }[] }; reply: { frames: FrameOutcome[] } };
   /** one batch of aligned crops -> count x 7 probabilities */
   classify: { request: { crops: Float32Array; count: number }; reply: { probabilities: Float32Array } };
   /** loads and warms up a candidate emotion model beside the one in use */

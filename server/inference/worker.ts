@@ -17,8 +17,19 @@ import { loadFaceNets } from '../pipeline/faceapi.ts';
 import { DEFAULT_TRACKING } from '../pipeline/face-tracking.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';
 import { EmotionModel } from './emotion-model.ts';
-import { type PrepareContext, prepareFrame } from './prepare-frame.ts';
-import type { CallKind, FrameInput, RequestOf, ResultOf, WorkerCalls, WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.ts';
+import { type PrepareContext, prepareFrame, prepareFrames } from './prepare-frame.ts';
+import type {
+  CallKind,
+  FrameInput,
+  FrameOutcome,
+  RequestOf,
+  ResultOf,
+  WorkerCalls,
+  WorkerFailure,
+  WorkerInit,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-protocol.ts';
 
 if (!parentPort) throw new Error('server/inference/worker.ts must run as a worker thread');
 const port = parentPort;
@@ -37,15 +48,28 @@ interface Handled<K extends CallKind> {
 type Handlers = { [K in CallKind]: (request: WorkerCalls[K]['request']) => Promise<Handled<K>> };
 
 const handlers: Handlers = {
-  async analyze({ input, plan }) {
-    const prepared = await prepareFrame(input, plan, context());
-    const started = performance.now();
-    const k = EMOTIONS.length;
-    const probabilities = model.classify(prepared.crops, prepared.faces.length, plan.mirrorAverage);
-    const faces = prepared.faces.map((face, i) => ({ ...face, emotions: normalisedScores(probabilities.subarray(i * k, (i + 1) * k)) }));
-    const { crops: _crops, cropSize: _cropSize, ...facts } = prepared;
-    const value = { ...facts, faces, timings: { ...prepared.timings, classify: performance.now() - started } };
-    return { value, transfer: value.thumbnail ? [value.thumbnail.buffer as ArrayBuffer] : [] };
+  async analyze({ frames }) {
+    const prepared = (await prepareFrames(frames, context())).map((p, i) =>
+      p.ok ? { ok: true as const, frame: p.frame, mirror: frames[i]!.plan.mirrorAverage } : { ok: false as const, error: failureOf(p.error, 'analyze') },
+    );
+    // One classifier batch per mirror setting (frames of one call usually share one).
+    const outcomes: FrameOutcome[] = prepared.map((p) => (p.ok ? { ok: false, error: { code: 'internal', message: 'not classified' } } : p));
+    for (const mirror of new Set(prepared.flatMap((p) => (p.ok ? [p.mirror] : [])))) {
+      const group = prepared.flatMap((p, index) => (p.ok && p.mirror === mirror ? [{ frame: p.frame, index }] : []));
+      const started = performance.now();
+      const crops = concatenate(group.map((g) => g.frame.crops));
+      const probabilities = model.classify(crops, group.reduce((n, g) => n + g.frame.faces.length, 0), mirror);
+      const classify = performance.now() - started;
+      const k = EMOTIONS.length;
+      let face = 0;
+      for (const { frame, index } of group) {
+        const faces = frame.faces.map((f) => ({ ...f, emotions: normalisedScores(probabilities.subarray(face * k, ++face * k)) }));
+        const { crops: _crops, cropSize: _cropSize, ...facts } = frame;
+        outcomes[index] = { ok: true, frame: { ...facts, faces, timings: { ...frame.timings, classify } } };
+      }
+    }
+    const transfer = outcomes.flatMap((o) => (o.ok && o.frame.thumbnail ? [o.frame.thumbnail.buffer as ArrayBuffer] : []));
+    return { value: { frames: outcomes }, transfer };
   },
   async prepare({ input, plan }) {
     const value = await prepareFrame(input, plan, context());
@@ -91,6 +115,22 @@ function post(reply: WorkerReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(reply, transfer);
 }
 
+/** A thrown value as what the main thread turns back into an AppError (unknown failures name the call, not internals). */
+function failureOf(error: unknown, kind: CallKind): WorkerFailure {
+  if (error instanceof AppError) return { code: error.code, message: error.message };
+  return { code: toAppError(error).code, message: `${kind} failed: ${(error as Error)?.message ?? String(error)}` };
+}
+
+function concatenate(parts: Float32Array[]): Float32Array {
+  const joined = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}
+
 async function handle<K extends CallKind>(request: RequestOf<K>): Promise<void> {
   try {
     const handler: Handlers[K] = handlers[request.kind];
@@ -98,9 +138,7 @@ async function handle<K extends CallKind>(request: RequestOf<K>): Promise<void> 
     const result: ResultOf<K> = { type: 'result', id: request.id, ok: true, kind: request.kind, value };
     port.postMessage(result, transfer ?? []);
   } catch (error) {
-    const appError = error instanceof AppError ? error : toAppError(error);
-    const message = error instanceof AppError ? error.message : `${request.kind} failed: ${(error as Error)?.message ?? String(error)}`;
-    post({ type: 'result', id: request.id, ok: false, error: { code: appError.code, message } });
+    post({ type: 'result', id: request.id, ok: false, error: failureOf(error, request.kind) });
   }
 }
 

@@ -13,8 +13,9 @@ export class LiveStream {
   #regions: Box[] = [];
   #thumbnail: Uint8Array | undefined;
 
-  constructor(policy: KeyframePolicy) {
-    this.#schedule = new KeyframeSchedule(policy);
+  /** `phase`: see KeyframeSchedule (default random). */
+  constructor(policy: KeyframePolicy, phase?: number) {
+    this.#schedule = new KeyframeSchedule(policy, phase);
   }
 
   /** The context of the next frame. */

@@ -273,11 +273,11 @@ function rawOutput(graph: tf.GraphModel, spec: BlazeSpec, input: tf.Tensor4D): t
  * reads as black. Built in JS from the frame's bytes: no full-frame tensor is made, which on a
  * 640x480 frame saved a 3.7 MB int32 copy and a cast per frame.
  */
-export function regionPixels(frame: RgbFrame, regions: readonly SquareRegion[], size: number): Float32Array {
-  const { data, width, height } = frame;
-  const out = new Float32Array(regions.length * size * size * 3).fill(-1);
+export function regionPixels(crops: readonly FrameRegion[], size: number): Float32Array {
+  const out = new Float32Array(crops.length * size * size * 3).fill(-1);
   const scale = 2 / 255;
-  regions.forEach((region, r) => {
+  crops.forEach(({ frame, region }, r) => {
+    const { data, width, height } = frame;
     const step = region.size / size;
     const base = r * size * size * 3;
     for (let v = 0; v < size; v++) {
@@ -308,19 +308,24 @@ export function regionPixels(frame: RgbFrame, regions: readonly SquareRegion[], 
   return out;
 }
 
-/** Runs the model on square regions of one RGB frame and returns the detections of each region in source pixels. No tensor outlives the call. */
-export async function detectInRegions(
-  model: BlazeModel,
-  frame: RgbFrame,
-  regions: readonly SquareRegion[],
-  options: Partial<DecodeOptions> = {},
-): Promise<BlazeDetection[][]> {
-  if (regions.length === 0) return [];
+/** A square region of one frame. */
+export interface FrameRegion {
+  frame: RgbFrame;
+  region: SquareRegion;
+}
+
+/**
+ * Runs the model on square regions (of one frame or of several: a batch costs about half as much
+ * a region as single runs) and returns the detections of each region in its frame's pixels. No
+ * tensor outlives the call.
+ */
+export async function detectInRegions(model: BlazeModel, crops: readonly FrameRegion[], options: Partial<DecodeOptions> = {}): Promise<BlazeDetection[][]> {
+  if (crops.length === 0) return [];
   const decode: DecodeOptions = { ...DEFAULT_DECODE, minScore: model.spec.defaultMinScore, ...options };
   const { inputSize } = model.spec;
-  const runBatch = async (batchRegions: readonly SquareRegion[]): Promise<Float32Array> => {
-    const pixels = regionPixels(frame, batchRegions, inputSize);
-    const out = tf.tidy(() => rawOutput(model.graph, model.spec, tf.tensor4d(pixels, [batchRegions.length, inputSize, inputSize, 3])));
+  const runBatch = async (batch: readonly FrameRegion[]): Promise<Float32Array> => {
+    const pixels = regionPixels(batch, inputSize);
+    const out = tf.tidy(() => rawOutput(model.graph, model.spec, tf.tensor4d(pixels, [batch.length, inputSize, inputSize, 3])));
     try {
       return (await out.data()) as Float32Array;
     } finally {
@@ -329,10 +334,10 @@ export async function detectInRegions(
   };
   const perRegion = model.anchors.length / 2 * 17;
   const results: BlazeDetection[][] = [];
-  const batches = model.batched ? [regions] : regions.map((r) => [r]);
+  const batches = model.batched ? [crops] : crops.map((c) => [c]);
   for (const batch of batches) {
     const raw = await runBatch(batch);
-    batch.forEach((region, i) => {
+    batch.forEach(({ region }, i) => {
       const found = decodeRaw(raw.subarray(i * perRegion, (i + 1) * perRegion), model.anchors, inputSize, decode);
       results.push(found.map((d) => toSource(d, region)));
     });
@@ -342,7 +347,7 @@ export async function detectInRegions(
 
 /** Full-frame detection: the whole frame letterboxed into the model's square input. */
 export async function detectFull(model: BlazeModel, frame: RgbFrame, options: Partial<DecodeOptions> = {}): Promise<BlazeDetection[]> {
-  const [found] = await detectInRegions(model, frame, [letterboxRegion(frame.width, frame.height)], options);
+  const [found] = await detectInRegions(model, [{ frame, region: letterboxRegion(frame.width, frame.height) }], options);
   return found ?? [];
 }
 

@@ -141,31 +141,36 @@ export function pickContinuation(previous: Box, found: readonly BlazeDetection[]
   return best;
 }
 
+/** A frame whose faces are followed from the previous frame of its stream. */
+export interface FollowedFrame {
+  frame: RgbFrame;
+  /** the detector regions of the faces on the stream's previous frame */
+  previous: readonly Box[];
+}
+
 /**
- * Between keyframes: each previous region looked for again in a crop (all crops in one batch).
- * `lost` is true when any face was not found again; faces that converged on one face are merged
- * (the better score stays).
+ * Between keyframes: each previous region looked for again in a crop, the crops of all the given
+ * frames in one batch. Per frame, `lost` is true when any face was not found again; faces that
+ * converged on one face are merged (the better score stays).
  */
-export async function trackFaces(
-  model: BlazeModel,
-  frame: RgbFrame,
-  previous: readonly Box[],
-  options: TrackingOptions = DEFAULT_TRACKING,
-): Promise<{ faces: LocatedFace[]; lost: boolean }> {
-  const crops = previous.map((region) => cropAround(region, options.expand));
-  const found = await detectInRegions(model, frame, crops, { minScore: Math.min(0.1, options.minScore), maxFaces: 5 });
-  const faces: LocatedFace[] = [];
-  let lost = false;
-  previous.forEach((region, i) => {
-    const next = pickContinuation(region, found[i] ?? [], options);
-    if (!next) {
-      lost = true;
-      return;
+export async function trackFaces(model: BlazeModel, frames: readonly FollowedFrame[], options: TrackingOptions = DEFAULT_TRACKING): Promise<{ faces: LocatedFace[]; lost: boolean }[]> {
+  const crops = frames.flatMap(({ frame, previous }) => previous.map((region) => ({ frame, region: cropAround(region, options.expand) })));
+  const found = await detectInRegions(model, crops, { minScore: Math.min(0.1, options.minScore), maxFaces: 5 });
+  let next = 0;
+  return frames.map(({ frame, previous }) => {
+    const faces: LocatedFace[] = [];
+    let lost = false;
+    for (const region of previous) {
+      const continuation = pickContinuation(region, found[next++] ?? [], options);
+      if (!continuation) {
+        lost = true;
+        continue;
+      }
+      const face = located(continuation, 'short', frame);
+      const same = faces.findIndex((f) => iou(f.region, face.region) > 0.5);
+      if (same < 0) faces.push(face);
+      else if (faces[same]!.score < face.score) faces[same] = face;
     }
-    const face = located(next, 'short', frame);
-    const same = faces.findIndex((f) => iou(f.region, face.region) > 0.5);
-    if (same < 0) faces.push(face);
-    else if (faces[same]!.score < face.score) faces[same] = face;
+    return { faces, lost };
   });
-  return { faces, lost };
 }
