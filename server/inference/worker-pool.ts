@@ -10,7 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
 import { createTsWorker } from '../../contract/ts-worker.ts';
-import { queueDepth } from '../metrics/metrics.ts';
+import { batchQueueWaitSeconds, queueDepth } from '../metrics/metrics.ts';
 import type { FrameSource } from '../pipeline/types.ts';
 import {
   type AnalysedFrame,
@@ -38,6 +38,8 @@ const LANES: readonly Lane[] = ['classify', 'live', 'upload', 'video'];
 /** One frame waiting for an `analyze` call; frames waiting together go to a worker in one call. */
 interface FrameTask {
   frame: { input: FrameInput; plan: FramePlan };
+  source: FrameSource;
+  enqueuedAt: number;
   transfer: ArrayBuffer[];
   resolve(frame: AnalysedFrame): void;
   reject(error: Error): void;
@@ -125,7 +127,7 @@ export class InferencePool {
       return Promise.reject(new AppError('queue_full', `too many ${source} frames are waiting; try again later`));
     }
     return new Promise((resolve, reject) => {
-      queue.push({ frame: { input, plan }, transfer: transferOf(input), resolve, reject });
+      queue.push({ frame: { input, plan }, source, enqueuedAt: performance.now(), transfer: transferOf(input), resolve, reject });
       this.#updateDepth();
       this.#dispatch();
     });
@@ -298,6 +300,8 @@ export class InferencePool {
 
   /** One `analyze` call for several waiting frames; each frame's promise settles with its own outcome. */
   #frameCall(frames: FrameTask[]): Task {
+    const now = performance.now();
+    for (const f of frames) batchQueueWaitSeconds.observe({ priority: f.source }, (now - f.enqueuedAt) / 1000);
     const rejectAll = (error: Error): void => frames.forEach((f) => f.reject(error));
     return this.#task(
       'analyze',

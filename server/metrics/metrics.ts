@@ -43,7 +43,7 @@ export const framesLocated = new client.Counter({
 
 export const batchQueueWaitSeconds = new client.Histogram({
   name: 'moodwire_batch_queue_wait_seconds',
-  help: 'Time a face waits in the dynamic batcher before its batch runs.',
+  help: 'Time a face waits in the dynamic batcher before its batch runs (with CLASSIFY_BATCHING off: a frame waits for a worker).',
   labelNames: ['priority'] as const,
   buckets: LATENCY_BUCKETS,
   registers: [registry],
