@@ -31,10 +31,14 @@ interface PendingFrame {
   ts: number | undefined;
   image: Uint8Array;
   receivedAt: number;
+  /** Who sent it: the frame belongs to this membership, not to whatever the socket joins later. */
+  sender: Participant;
   ack: (result: Ack<FrameResult>) => void;
 }
 
 const sessionRoom = (sessionId: string): string => `session:${sessionId}`;
+
+const LEFT_BEFORE_ANALYSED = 'left the session before the frame was analysed';
 
 function refusal(error: unknown): { ok: false; error: WireError } {
   const appError = toAppError(error);
@@ -85,9 +89,18 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       try {
         const analyzer = deps.analyzer();
         if (!analyzer) throw new AppError('not_ready', 'the models are still loading; try again shortly');
-        const current = participant;
-        if (!current) throw new AppError('not_joined', 'left the session before the frame was analysed');
+        const current = frame.sender;
+        if (participant !== current) throw new AppError('not_joined', LEFT_BEFORE_ANALYSED);
         const analysis = await analyzer.analyzeEncoded(frame.image, 'live', current.stream.context(Date.now()));
+        // The sender left (session:leave, disconnect, or a join elsewhere) while the frame was
+        // analysed: the others were told participant:left, so nothing of it may reach them now,
+        // and its timeline stays as it was when it left.
+        if (participant !== current) {
+          framesDropped.inc({ reason: 'disconnected' });
+          errorsTotal.inc({ code: 'not_joined' });
+          frame.ack({ ok: false, error: { code: 'not_joined', message: LEFT_BEFORE_ANALYSED } });
+          return;
+        }
         const now = Date.now();
         current.stream.record(analysis, now);
         // A new shot shows other people (or the same ones elsewhere): no track continues across a cut.
@@ -166,7 +179,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
         if (image.byteLength > deps.maxImageBytes) {
           throw new AppError('image_too_large', `the image has ${image.byteLength} bytes, the limit is ${deps.maxImageBytes}`);
         }
-        gate.offer({ seq: frame.seq, ts: frame.ts, image, receivedAt, ack });
+        gate.offer({ seq: frame.seq, ts: frame.ts, image, receivedAt, sender: participant, ack });
       } catch (error) {
         framesDropped.inc({ reason: 'invalid' });
         ack(refusal(error));
