@@ -146,8 +146,8 @@ const envSchema = z.object({
   TRACK_LOST_MIN_SCORE: numFromEnv(D.TRACK_LOST_MIN_SCORE).pipe(z.number().min(0.05).max(1)),
   /**
    * Mean grey-level difference (0-255) of two consecutive frames' 32x32 thumbnails above which a
-   * live frame counts as a scene cut: tracks end and the detector runs. Measured on the test
-   * clips: 52-85 at cuts, at most 10.4 elsewhere.
+   * frame counts as a scene cut: every track ends (live streams and video jobs), and a live frame
+   * runs the detector. Measured on the test clips: 52-85 at cuts, at most 10.4 elsewhere.
    */
   SCENE_CUT_THRESHOLD: numFromEnv(D.SCENE_CUT_THRESHOLD).pipe(z.number().min(1).max(255)),
   /**
@@ -235,6 +235,8 @@ export interface FfmpegConfig {
 export interface TrackingConfig {
   maxAgeMs: number;
   smoothingTauMs: number;
+  /** SCENE_CUT_THRESHOLD: a frame whose thumbnail differs more than this from the previous one ends every track */
+  sceneCutThreshold: number;
 }
 
 /** How live streams locate faces from frame to frame. */
@@ -334,7 +336,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timelineMaxSamples: e.TIMELINE_MAX_SAMPLES,
       timelineMaxTracks: e.TIMELINE_MAX_TRACKS,
     },
-    tracking: { maxAgeMs: e.TRACK_MAX_AGE_MS, smoothingTauMs: e.SMOOTHING_TAU_MS },
+    tracking: { maxAgeMs: e.TRACK_MAX_AGE_MS, smoothingTauMs: e.SMOOTHING_TAU_MS, sceneCutThreshold: e.SCENE_CUT_THRESHOLD },
     clientDir: fromRepoRoot(e.CLIENT_DIR),
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     video: {

@@ -19,7 +19,11 @@ describe('loadConfig', () => {
       keepUploads: false,
     });
     assert.deepEqual(config.ffmpeg, { ffmpegPath: undefined, ffprobePath: undefined, searchPath: '' });
-    assert.deepEqual(config.tracking, { maxAgeMs: CONFIG_DEFAULTS.TRACK_MAX_AGE_MS, smoothingTauMs: CONFIG_DEFAULTS.SMOOTHING_TAU_MS });
+    assert.deepEqual(config.tracking, {
+      maxAgeMs: CONFIG_DEFAULTS.TRACK_MAX_AGE_MS,
+      smoothingTauMs: CONFIG_DEFAULTS.SMOOTHING_TAU_MS,
+      sceneCutThreshold: CONFIG_DEFAULTS.SCENE_CUT_THRESHOLD,
+    });
     assert.equal(config.logLevel, 'info');
   });
 
@@ -34,6 +38,7 @@ describe('loadConfig', () => {
       PATH: '/a:/b',
       TRACK_MAX_AGE_MS: '250',
       SMOOTHING_TAU_MS: '0',
+      SCENE_CUT_THRESHOLD: '45',
     });
     assert.equal(config.video.maxUploadBytes, 2 * 1024 * 1024);
     assert.equal(config.video.sampleFps, 2.5);
@@ -41,7 +46,8 @@ describe('loadConfig', () => {
     assert.equal(config.video.jobConcurrency, 2);
     assert.equal(config.video.maxInFlightFrames, 3);
     assert.deepEqual(config.ffmpeg, { ffmpegPath: '/opt/ffmpeg/bin/ffmpeg', ffprobePath: undefined, searchPath: '/a:/b' });
-    assert.deepEqual(config.tracking, { maxAgeMs: 250, smoothingTauMs: 0 });
+    assert.deepEqual(config.tracking, { maxAgeMs: 250, smoothingTauMs: 0, sceneCutThreshold: 45 });
+    assert.equal(config.liveTracking.sceneCutThreshold, 45, 'live streams and video jobs share one threshold');
   });
 
   it('resolves relative paths against the repository root, not the working directory', () => {

@@ -1,9 +1,12 @@
 /**
  * One video file through the analysis: ffmpeg-decoded samples, the shared analyzer (retried while
- * it is full), one FaceTracker, in media order. Used by the video service's jobs and by the CLI.
+ * it is full), one FaceTracker, in media order. At a scene cut (the sample's grey thumbnail differs
+ * from the previous sample's by more than the threshold) every track ends, so no track joins the
+ * people of two shots. Used by the video service's jobs and by the CLI.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../contract/errors.ts';
+import { greyThumbnail, thumbnailDifference } from '../pipeline/scene-cut.ts';
 import { FaceTracker, type TrackerOptions } from '../pipeline/track.ts';
 import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer } from '../pipeline/types.ts';
 import type { FfmpegBinaries } from './binaries.ts';
@@ -24,6 +27,11 @@ export interface AnalyzeVideoOptions {
   maxInFlightFrames: number;
   /** Track ageing and smoothing (the Config's `tracking` slice). */
   tracker: TrackerOptions;
+  /**
+   * Mean grey-level difference (0-255) of consecutive samples' 32x32 thumbnails above which a
+   * sample is a scene cut: every track ends before it (SCENE_CUT_THRESHOLD).
+   */
+  sceneCutThreshold: number;
   signal?: AbortSignal;
   /** Called in media order, once per sample (faces tracked, boxes in source pixels). */
   onSample: (sample: VideoSample, progress: number) => void;
@@ -70,12 +78,15 @@ export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<nu
   const sy = probe.height / size.height;
   const tracker = new FaceTracker(options.tracker);
   const expectedSamples = Math.max(1, Math.ceil(probe.durationSec * fps));
-  const inFlight: Array<{ index: number; timeSec: number; analysis: Promise<FrameAnalysis> }> = [];
+  const inFlight: Array<{ index: number; timeSec: number; cut: boolean; analysis: Promise<FrameAnalysis> }> = [];
   let samples = 0;
+  let previousThumbnail: Uint8Array | undefined;
 
   const completeOldest = async (): Promise<void> => {
     const head = inFlight.shift()!;
     const analysis = await head.analysis;
+    // A new shot shows other people (or the same ones elsewhere): no track continues across a cut.
+    if (head.cut) tracker.endAllTracks();
     const faces = tracker.update(
       analysis.faces.map((face) => toSourcePixels(face, sx, sy)),
       head.timeSec * 1000,
@@ -93,9 +104,13 @@ export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<nu
       height: size.height,
       signal: options.signal,
     })) {
+      // Thumbnails are compared in media order, before the frame goes to the analyzer.
+      const thumbnail = greyThumbnail(decoded.frame);
+      const cut = previousThumbnail !== undefined && thumbnailDifference(previousThumbnail, thumbnail) > options.sceneCutThreshold;
+      previousThumbnail = thumbnail;
       const analysis = analyzeWithRetry(options.analyzer, decoded.frame, options.signal);
       analysis.catch(() => undefined); // awaited in order below; this only marks it handled
-      inFlight.push({ index: decoded.index, timeSec: decoded.timeSec, analysis });
+      inFlight.push({ index: decoded.index, timeSec: decoded.timeSec, cut, analysis });
       if (inFlight.length >= options.maxInFlightFrames) await completeOldest();
     }
     while (inFlight.length > 0) await completeOldest();

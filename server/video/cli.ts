@@ -84,6 +84,7 @@ async function main(): Promise<number> {
       maxSidePx: config.video.maxSidePx,
       maxInFlightFrames: config.video.maxInFlightFrames,
       tracker: config.tracking,
+      sceneCutThreshold: config.tracking.sceneCutThreshold,
       signal: controller.signal,
       onSample: (sample) => {
         samples.push(sample);

@@ -109,6 +109,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         maxSidePx: config.maxSidePx,
         maxInFlightFrames: config.maxInFlightFrames,
         tracker: tracking,
+        sceneCutThreshold: tracking.sceneCutThreshold,
         signal,
         onSample: (sample, progress) => {
           db.addSample(id, sample, progress);
