@@ -1,7 +1,8 @@
 /**
- * `npm run analyze -- FILE [--fps N] [--format json|csv] [--out PATH]`: analyses a video file
+ * `npm run -s analyze -- FILE [--fps N] [--format json|csv] [--out PATH]`: analyses a video file
  * in-process with the same pipeline as the server (worker threads, batcher, tracker), shows a
- * progress bar on stderr and writes the timeline to stdout or --out.
+ * progress bar on stderr and writes the timeline, and nothing else, to stdout or --out (npm's
+ * `-s` keeps npm's own banner off stdout).
  */
 import fs from 'node:fs';
 import path from 'node:path';
