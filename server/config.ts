@@ -291,15 +291,30 @@ function executableSetting(value: string | undefined): string | undefined {
   return isCommandName ? value : fromRepoRoot(value);
 }
 
-/** Parses the environment (or any string map, for tests) into a Config; throws a readable error. */
+/** Every bad setting on one line: `PORT="abc": Invalid input: expected number, received NaN; ...`. */
+function describeConfigIssues(error: z.ZodError, env: Record<string, string | undefined>): string {
+  return error.issues
+    .map((issue) => {
+      const name = String(issue.path[0] ?? '(environment)');
+      const value = env[name];
+      return `${name}${value === undefined ? '' : `=${JSON.stringify(value)}`}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Parses the environment (or any string map, for tests) into a Config. A bad setting throws an
+ * Error whose message is one line starting with "invalid configuration:" and naming every bad
+ * setting with its value.
+ */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
+  if (!parsed.success) throw new Error(`invalid configuration: ${describeConfigIssues(parsed.error, env)}`);
   const e = parsed.data;
   const minScore = { ssd: e.DETECTOR_MIN_SCORE, tiny: e.TINY_DETECTOR_MIN_SCORE, blazeface: e.BLAZEFACE_MIN_SCORE };
   const liveDetector = parseDetectorSpec(e.DETECTOR_LIVE, minScore);
   if (e.LIVE_TRACKER === 'crop' && liveDetector.kind !== 'blazeface') {
-    throw new Error(`invalid configuration:\nLIVE_TRACKER=crop needs DETECTOR_LIVE=blazeface (got ${e.DETECTOR_LIVE}); set LIVE_TRACKER=off to run ${e.DETECTOR_LIVE} on every frame`);
+    throw new Error(`invalid configuration: LIVE_TRACKER=crop needs DETECTOR_LIVE=blazeface (got ${e.DETECTOR_LIVE}); set LIVE_TRACKER=off to run ${e.DETECTOR_LIVE} on every frame`);
   }
   return {
     port: e.PORT,

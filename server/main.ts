@@ -1,21 +1,52 @@
 /**
- * Composition root: configuration, logger, server. On SIGINT/SIGTERM it closes the server: sockets
+ * Composition root: configuration, logger, server. A bad setting, or an address it cannot listen
+ * on, ends the process with one line on stderr and status 1 (no stack trace). Once listening it
+ * logs the URL of the live page. On SIGINT/SIGTERM it closes the server: sockets
  * are disconnected (frames still in analysis are not answered), running video jobs stop and are
  * resumed by the next start, the inference workers end. If that takes longer than
  * SHUTDOWN_GRACE_MS the process exits with status 1 anyway.
  */
 import { pino } from 'pino';
-import { loadConfig } from './config.ts';
-import { startServer } from './server.ts';
+import { type Config, loadConfig } from './config.ts';
+import { type RunningServer, startServer } from './server.ts';
 
-const config = loadConfig();
+/** A start-up problem the user fixes, not a bug: one line, no stack trace, status 1. */
+function exitWith(message: string): never {
+  process.stderr.write(`moodwire: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exit(1);
+}
+
+function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('invalid configuration')) exitWith(error.message);
+    throw error;
+  }
+}
+
+const config = configOrExit();
 const logger = pino({ level: config.logLevel, base: { service: 'moodwire' } });
 logger.info(
   { backendChoice: config.backend, modelDir: config.modelDir, workers: config.workers, detectors: config.detectors, batch: config.batch },
   'starting',
 );
 
-const server = await startServer(config, logger);
+async function serverOrExit(): Promise<RunningServer> {
+  try {
+    return await startServer(config, logger);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'EADDRINUSE') exitWith(`cannot listen on ${config.host}:${config.port}: the port is in use (set PORT or HOST)`);
+    if (code === 'EACCES') exitWith(`cannot listen on ${config.host}:${config.port}: permission denied (set PORT or HOST)`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') exitWith(`cannot listen on ${config.host}:${config.port}: no such address here (set HOST)`);
+    throw error;
+  }
+}
+
+const server = await serverOrExit();
+// server.url names 127.0.0.1 when listening on every interface: an address a browser can open.
+logger.info({ url: `${server.url}/` }, `open ${server.url}/ in a browser`);
 server.ready.then(
   (inference) => logger.info({ backend: inference.pool.backend, modelVersion: inference.pool.modelVersion }, 'ready'),
   () => {
