@@ -273,6 +273,7 @@ async function captureOnce(): Promise<void> {
     scheduleCapture(500);
     return;
   }
+  const sentAs = joined;
   let answer: Ack<FrameResult>;
   try {
     answer = await socket.timeout(FRAME_ACK_TIMEOUT_MS).emitWithAck('frame', { seq, ts, image });
@@ -288,10 +289,14 @@ async function captureOnce(): Promise<void> {
     if (ui.message.dataset.source === 'frames') clearMessage();
   } else if (answer.error.code === 'not_ready') {
     info('The server is still loading its models; frames will be analysed shortly.', 'frames');
-  } else if (answer.error.code === 'not_joined' && wantSession) {
-    joined = undefined;
-    void join(wantSession.sessionId, wantSession.name);
-    return;
+  } else if (answer.error.code === 'not_joined') {
+    // A frame sent before this page left or joined another session is refused by design; only a
+    // membership the server forgot (e.g. it restarted) calls for joining again.
+    if (joined === sentAs && wantSession) {
+      joined = undefined;
+      void join(wantSession.sessionId, wantSession.name);
+      return;
+    }
   } else if (answer.error.code !== 'frame_dropped') {
     error(`A frame was refused: ${answer.error.message}`, 'frames');
   }
