@@ -1,7 +1,8 @@
 /**
- * Everything inference, wired once: the worker pool (each worker: tfjs backend, face-api nets,
- * emotion model), the dynamic batcher in front of the classifier, the analyzer every path uses,
- * and the model watcher for hot reload. Resolves once every model is loaded and warmed up.
+ * Everything inference, wired once: the worker pool (each worker: tfjs backend, face detectors,
+ * emotion model), the dynamic batcher in front of the classifier when CLASSIFY_BATCHING asks for
+ * it, the analyzer every path uses, and the model watcher for hot reload. Resolves once every
+ * model is loaded and warmed up.
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +17,8 @@ import { InferencePool } from './worker-pool.ts';
 
 export interface Inference {
   pool: InferencePool;
-  batcher: DynamicBatcher<Float32Array, Float32Array>;
+  /** only when classifier batches are shared across frames (CLASSIFY_BATCHING) */
+  batcher?: DynamicBatcher<Float32Array, Float32Array>;
   analyzer: PipelineAnalyzer;
   watcher: ModelWatcher;
   close(): Promise<void>;
@@ -54,7 +56,9 @@ export async function startInference(config: Config, logger: Logger): Promise<In
   recordModel(pool.modelVersion);
   logger.info({ backend: pool.backend, workers: pool.size, modelVersion: pool.modelVersion, detectors: config.detectors }, 'inference ready');
 
-  const batcher = new DynamicBatcher<Float32Array, Float32Array>({
+  const batching = config.classifyBatching === 'auto' ? pool.backend === 'tensorflow' : config.classifyBatching === 'on';
+  logger.info({ backend: pool.backend, classifyBatching: config.classifyBatching, batching }, batching ? 'faces of all frames share classifier batches' : 'each frame is classified in the worker that located its faces');
+  const batcher = !batching ? undefined : new DynamicBatcher<Float32Array, Float32Array>({
     maxBatchSize: config.batch.maxSize,
     maxDelayMs: config.batch.maxDelayMs,
     maxQueue: config.batch.maxQueue,
@@ -81,11 +85,9 @@ export async function startInference(config: Config, logger: Logger): Promise<In
     },
   });
 
-  const batching = config.classifyBatching === 'auto' ? pool.backend === 'tensorflow' : config.classifyBatching === 'on';
-  logger.info({ backend: pool.backend, classifyBatching: config.classifyBatching, batching }, batching ? 'faces of all frames share classifier batches' : 'each frame is classified in the worker that located its faces');
   const analyzer = new PipelineAnalyzer({
     pool,
-    ...(batching ? { batcher } : {}),
+    ...(batcher ? { batcher } : {}),
     detectors: config.detectors,
     liveTracking: config.liveTracking,
     maxImageBytes: config.limits.maxImageBytes,
@@ -105,12 +107,12 @@ export async function startInference(config: Config, logger: Logger): Promise<In
 
   return {
     pool,
-    batcher,
+    ...(batcher ? { batcher } : {}),
     analyzer,
     watcher,
     async close() {
       watcher.close();
-      batcher.close();
+      batcher?.close();
       await pool.close();
     },
   };

@@ -2,10 +2,10 @@
  * One inference worker thread: its own tfjs (wasm by default), face-api nets and emotion model.
  * The wasm backend runs one thread per tfjs instance in Node, so the server uses several cores by
  * running WORKERS of these (default: one per core, at most 4); the main thread only routes
- * sockets and batches. It answers the calls of worker-protocol.ts: `analyze` (one frame through
- * prepare-frame.ts and the classifier: one hop), `prepare` (prepare-frame.ts only, for the
- * cross-frame batcher) and `classify` (one batch from it), the two-phase model reload
- * (`load-model`, then `swap-model` or `drop-model`) and `memory`.
+ * sockets and batches. It answers the calls of worker-protocol.ts: `analyze` (frames through
+ * prepare-frame.ts and the classifier, all their faces in one batch: one hop a frame), `prepare`
+ * (prepare-frame.ts only, for the cross-frame batcher) and `classify` (one batch from it), the
+ * two-phase model reload (`load-model`, then `swap-model` or `drop-model`) and `memory`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { EMOTIONS } from '../../contract/emotions.ts';
