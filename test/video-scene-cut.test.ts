@@ -6,12 +6,10 @@
  * people of two shots, so the check is what keeps them apart.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { type VideoJobView, type VideoTimeline, videoTimelineSchema } from '../contract/http.ts';
+import type { VideoTimeline } from '../contract/http.ts';
 import { startTestServer } from './live-support.ts';
-import { groupsPan } from './video-support.ts';
+import { analyseGroupsPan } from './video-support.ts';
 
 const FPS = 5;
 /** groups-pan.mp4: shots of 4 s; at 5 fps the samples at 4.0 s and 8.0 s are the first of shots 2 and 3. */
@@ -22,22 +20,7 @@ async function analyseVideo(env: Record<string, string>): Promise<VideoTimeline>
   const server = await startTestServer(env);
   try {
     await server.ready;
-    const form = new FormData();
-    form.append('video', new Blob([fs.readFileSync(groupsPan)]), 'groups-pan.mp4');
-    const accepted = await fetch(`${server.url}/api/v1/videos?fps=${FPS}`, { method: 'POST', body: form });
-    assert.equal(accepted.status, 202);
-    const { id } = (await accepted.json()) as { id: string };
-    const deadline = Date.now() + 240_000;
-    for (;;) {
-      const job = (await (await fetch(`${server.url}/api/v1/videos/${id}`)).json()) as VideoJobView;
-      if (job.status === 'done') break;
-      assert.notEqual(job.status, 'failed', JSON.stringify(job));
-      assert.ok(Date.now() < deadline, `job not done in time: ${JSON.stringify(job)}`);
-      await sleep(250);
-    }
-    const timeline = (await (await fetch(`${server.url}/api/v1/videos/${id}/timeline`)).json()) as VideoTimeline;
-    assert.deepEqual(videoTimelineSchema.parse(timeline), timeline);
-    return timeline;
+    return await analyseGroupsPan(server.url, FPS, 240_000);
   } finally {
     await server.close();
   }

@@ -5,34 +5,15 @@
  * Also pins the single-image answer of the same server to its contract/http.ts schema.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { analyzeResultSchema, type VideoJobView, type VideoTimeline, videoTimelineSchema } from '../contract/http.ts';
+import { analyzeResultSchema, type VideoTimeline } from '../contract/http.ts';
 import type { RunningServer } from '../server/server.ts';
 import { readPhoto, startTestServer } from './live-support.ts';
-import { groupsPan } from './video-support.ts';
+import { analyseGroupsPan } from './video-support.ts';
 
 const FPS = 1;
 
-async function analyseVideo(server: RunningServer): Promise<VideoTimeline> {
-  const form = new FormData();
-  form.append('video', new Blob([fs.readFileSync(groupsPan)]), 'groups-pan.mp4');
-  const accepted = await fetch(`${server.url}/api/v1/videos?fps=${FPS}`, { method: 'POST', body: form });
-  assert.equal(accepted.status, 202);
-  const { id } = (await accepted.json()) as { id: string };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const job = (await (await fetch(`${server.url}/api/v1/videos/${id}`)).json()) as VideoJobView;
-    if (job.status === 'done') break;
-    assert.notEqual(job.status, 'failed', JSON.stringify(job));
-    assert.ok(Date.now() < deadline, `job not done in time: ${JSON.stringify(job)}`);
-    await sleep(200);
-  }
-  const timeline = (await (await fetch(`${server.url}/api/v1/videos/${id}/timeline`)).json()) as VideoTimeline;
-  assert.deepEqual(videoTimelineSchema.parse(timeline), timeline);
-  return timeline;
-}
+const analyseVideo = (server: RunningServer): Promise<VideoTimeline> => analyseGroupsPan(server.url, FPS, 60_000);
 
 /** Tracks, face samples and the longest track of a timeline. */
 function trackStats(timeline: VideoTimeline) {

@@ -1,9 +1,12 @@
 /** Shared by the video tests: paths to real media and bad files made with the real ffmpeg. */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { type VideoJobView, type VideoTimeline, videoTimelineSchema } from '../contract/http.ts';
 import { loadConfig } from '../server/config.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from '../server/video/binaries.ts';
 
@@ -52,4 +55,24 @@ export function childFfmpegProcesses(): string[] {
   } catch {
     return []; // ps exits 1 when there is no child at all
   }
+}
+
+/** Uploads groups-pan.mp4 to a running server at `fps`, waits until the job is done and returns its timeline, checked against its schema. */
+export async function analyseGroupsPan(url: string, fps: number, timeoutMs: number): Promise<VideoTimeline> {
+  const form = new FormData();
+  form.append('video', new Blob([fs.readFileSync(groupsPan)]), 'groups-pan.mp4');
+  const accepted = await fetch(`${url}/api/v1/videos?fps=${fps}`, { method: 'POST', body: form });
+  assert.equal(accepted.status, 202);
+  const { id } = (await accepted.json()) as { id: string };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await (await fetch(`${url}/api/v1/videos/${id}`)).json()) as VideoJobView;
+    if (job.status === 'done') break;
+    assert.notEqual(job.status, 'failed', JSON.stringify(job));
+    assert.ok(Date.now() < deadline, `job not done in time: ${JSON.stringify(job)}`);
+    await sleep(200);
+  }
+  const timeline = (await (await fetch(`${url}/api/v1/videos/${id}/timeline`)).json()) as VideoTimeline;
+  assert.deepEqual(videoTimelineSchema.parse(timeline), timeline);
+  return timeline;
 }
