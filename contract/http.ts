@@ -19,8 +19,9 @@ type Assert<T extends true> = T;
 // ---- inputs of /api/v1/videos
 
 /** Query or multipart fields of POST /api/v1/videos; without `fps`, VIDEO_SAMPLE_FPS applies. */
+const FPS_RANGE = 'fps must be a number of frames per second from 0.1 to 30';
 export const videoUploadOptionsSchema = z.object({
-  fps: z.coerce.number().min(0.1).max(30).optional(),
+  fps: z.coerce.number({ error: FPS_RANGE }).min(0.1, { error: FPS_RANGE }).max(30, { error: FPS_RANGE }).optional(),
 });
 export type VideoUploadOptions = z.infer<typeof videoUploadOptionsSchema>;
 

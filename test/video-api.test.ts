@@ -160,6 +160,7 @@ describe('POST /api/v1/videos refuses what is not a decodable video', () => {
     assert.equal(raw.status, 415);
     const fps = await upload(running.url, bad.text, { fps: 1000 });
     assert.equal(fps.status, 400);
+    assert.equal(fps.body.error.message, 'fps must be a number of frames per second from 0.1 to 30');
     assert.equal((await getJob(running.url, 'nope')).status, 404);
     assert.equal((await getJob(running.url, '6f1c1c56-8f4e-4d0e-9a39-5a8f1b7e0009')).body.error.code, 'not_found');
     assert.deepEqual(uploadsLeft(dataDir), []);

@@ -10,7 +10,6 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { AppError } from '../../contract/errors.ts';
 import {
   timelineQuerySchema,
@@ -110,7 +109,8 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     let accepted = false;
     try {
       const options = videoUploadOptionsSchema.safeParse({ ...req.query, ...(req.body as object | undefined) });
-      if (!options.success) throw new AppError('bad_request', `invalid options: ${z.prettifyError(options.error)}`);
+      // The schema's own sentence (e.g. the fps range), not the validator's report.
+      if (!options.success) throw new AppError('bad_request', options.error.issues[0]?.message ?? 'invalid upload options');
       const probe = await deps.probe(file.path);
       const queue = deps.queue();
       if (!queue.hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
