@@ -48,6 +48,7 @@ export const faceSchema = z.object({
   dominant: emotionSchema,
   smoothed: emotionScoresSchema,
   origin: z.enum(['detection', 'tracking']),
+  uncertain: z.boolean(),
 });
 export const frameTimingsSchema = z.partialRecord(z.enum(TIMING_KEYS), z.number());
 

@@ -34,12 +34,14 @@ export interface Face {
   score: number;
   /** this frame's classifier output (sums to 1) */
   emotions: EmotionScores;
-  /** label of `smoothed` */
+  /** the label to display: the top of `smoothed`, with hysteresis (see docs/protocol.md) */
   dominant: Emotion;
   /** exponential moving average of `emotions` over time for this track (sums to 1) */
   smoothed: EmotionScores;
   /** `detection`: a detector found the face on this frame; `tracking`: followed from the previous frame (live streams) */
   origin: 'detection' | 'tracking';
+  /** true: show no label (the track's first sample, or `smoothed[dominant]` below 0.35) */
+  uncertain: boolean;
 }
 
 /** The stages a frame's time is reported for; `server` is the whole time on the server, queues included. */

@@ -14,7 +14,7 @@ function scores(top: (typeof EMOTIONS)[number]): EmotionScores {
 }
 
 function face(trackId: number, x = 10): Face {
-  return { trackId, box: { x, y: 20, width: 50, height: 60 }, score: 0.9, emotions: scores('happy'), dominant: 'happy', smoothed: scores('happy'), origin: 'detection' };
+  return { trackId, box: { x, y: 20, width: 50, height: 60 }, score: 0.9, emotions: scores('happy'), dominant: 'happy', smoothed: scores('happy'), origin: 'detection', uncertain: false };
 }
 
 describe('overlay geometry (object-fit: contain)', () => {

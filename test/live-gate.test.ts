@@ -60,7 +60,7 @@ describe('LatestFrameGate', () => {
 
 describe('ParticipantTimelines', () => {
   const s = scoresFromArray([0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]);
-  const faceOf = (trackId: number) => ({ trackId, box: { x: 0, y: 0, width: 10, height: 10 }, score: 1, emotions: s, dominant: 'happy' as const, smoothed: s, origin: 'detection' as const });
+  const faceOf = (trackId: number) => ({ trackId, box: { x: 0, y: 0, width: 10, height: 10 }, score: 1, emotions: s, dominant: 'happy' as const, smoothed: s, origin: 'detection' as const, uncertain: false });
 
   it('keeps the last maxSamples samples per track and the most recently seen maxTracks tracks', () => {
     const timelines = new ParticipantTimelines(3, 2);

@@ -61,6 +61,32 @@ describe('FaceTracker', () => {
     for (let t = 1400; t <= 3000; t += 200) last = tracker.update([face(box, scores(4))], t)[0]!;
     assert.equal(last.dominant, 'sad');
   });
+
+  it('keeps the shown label while two scores stay close, switches after a clear lead held for the dwell time, and abstains on a first sample', () => {
+    const tracker = new FaceTracker({ smoothingTauMs: 0 }); // no smoothing: the label rules alone
+    const box = { x: 100, y: 100, width: 80, height: 100 };
+    const close = (happy: number): EmotionScores => scoresFromArray([0.02, 0.02, 0.02, happy, 0.9 - happy, 0.02, 0.02]);
+    const [first] = tracker.update([face(box, close(0.46))], 0);
+    assert.equal(first!.uncertain, true, 'one sample: no label');
+    const labels: string[] = [];
+    // happy and sad within 0.04 of each other, the leader alternating every frame: no flicker.
+    for (let t = 200; t <= 2000; t += 200) {
+      const [f] = tracker.update([face(box, close(t % 400 === 0 ? 0.47 : 0.43))], t);
+      labels.push(f!.dominant);
+      assert.equal(f!.uncertain, false);
+    }
+    assert.equal(new Set(labels).size, 1, labels.join(','));
+    // sad takes a clear lead: it shows once it has led for the dwell time, not on its first frame.
+    const shown = labels[0]!;
+    const other = shown === 'happy' ? 0.2 : 0.7;
+    const [lead] = tracker.update([face(box, close(other))], 2200);
+    assert.equal(lead!.dominant, shown === 'happy' ? 'sad' : 'happy', 'a clear lead after a long dwell switches at once');
+    const [back] = tracker.update([face(box, close(1 - other - 0.1))], 2400);
+    assert.equal(back!.dominant, lead!.dominant, 'a switch back within the dwell time waits');
+    // A low top score: the label stays, flagged uncertain.
+    const [flat] = tracker.update([face(box, scoresFromArray([0.14, 0.14, 0.14, 0.16, 0.14, 0.14, 0.14]))], 3400);
+    assert.equal(flat!.uncertain, true);
+  });
 });
 
 describe('EmaSmoother', () => {

@@ -18,7 +18,7 @@ function scores(top: (typeof EMOTIONS)[number], p = 0.7): EmotionScores {
 }
 
 function face(trackId: number, x: number, top: (typeof EMOTIONS)[number]): Face {
-  return { trackId, box: { x, y: 50, width: 80, height: 90 }, score: 0.9, emotions: scores(top), dominant: top, smoothed: scores(top, 0.6), origin: 'detection' };
+  return { trackId, box: { x, y: 50, width: 80, height: 90 }, score: 0.9, emotions: scores(top), dominant: top, smoothed: scores(top, 0.6), origin: 'detection', uncertain: false };
 }
 
 const newJob = (id: string) => ({

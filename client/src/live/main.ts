@@ -316,7 +316,7 @@ function onFrameResult(result: FrameResult, ts: number): void {
     ...result.faces.map((f) => {
       const item = element('li', {}, element('span', { className: 'track', text: `#${f.trackId}` }), emotionChip(f), emotionBar(f.smoothed));
       item.dataset.trackId = String(f.trackId);
-      item.dataset.dominant = f.dominant;
+      if (!f.uncertain) item.dataset.dominant = f.dominant;
       return item;
     }),
   );

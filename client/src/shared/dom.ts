@@ -35,8 +35,9 @@ export function emotionBar(scores: EmotionScores): HTMLElement {
   return bar;
 }
 
-/** "happy 72%" chip coloured by the emotion. */
-export function emotionChip(face: Pick<Face, 'dominant' | 'smoothed'>): HTMLElement {
+/** "happy 72%" chip coloured by the emotion, or a grey "uncertain" when the server abstains. */
+export function emotionChip(face: Pick<Face, 'dominant' | 'smoothed'> & { uncertain?: boolean }): HTMLElement {
+  if (face.uncertain) return element('span', { className: 'chip uncertain', text: 'uncertain' });
   const chip = element('span', { className: 'chip', text: `${face.dominant} ${percent(face.smoothed[face.dominant])}` });
   chip.style.setProperty('--chip', EMOTION_COLORS[face.dominant]);
   return chip;

@@ -36,14 +36,18 @@ export function drawOverlay(canvas: HTMLCanvasElement, video: HTMLVideoElement, 
   for (const face of overlay.faces) drawFace(ctx, face, mapBox(face.box, overlay.frame, picture, mirrored), cssWidth);
 }
 
+/** Box and label colour of a face whose label the server does not vouch for. */
+const UNCERTAIN_COLOR = '#c8c8c8';
+
 function drawFace(ctx: CanvasRenderingContext2D, face: Face, box: { x: number; y: number; width: number; height: number }, canvasWidth: number): void {
-  const color = EMOTION_COLORS[face.dominant];
+  // The server abstains on a track's first sample and on flat scores: no label then.
+  const color = face.uncertain ? UNCERTAIN_COLOR : EMOTION_COLORS[face.dominant];
   ctx.lineWidth = 3;
   ctx.strokeStyle = color;
   ctx.strokeRect(box.x, box.y, box.width, box.height);
 
   // Label above the box (inside it when the box touches the top edge).
-  const label = `${face.dominant} ${percent(face.smoothed[face.dominant])}`;
+  const label = face.uncertain ? 'uncertain' : `${face.dominant} ${percent(face.smoothed[face.dominant])}`;
   ctx.font = LABEL_FONT;
   const textWidth = ctx.measureText(label).width;
   const labelHeight = 20;
