@@ -260,7 +260,8 @@ export interface Config {
   modelPollMs: number;
   faceModelDir: string;
   blazeModelDir: string;
-  detectors: { live: DetectorSpec; upload: DetectorSpec; video: DetectorSpec };
+  /** by FrameSource; `image` (POST /api/v1/analyze) is set by DETECTOR_UPLOAD */
+  detectors: { live: DetectorSpec; image: DetectorSpec; video: DetectorSpec };
   liveTracking: LiveTrackingConfig;
   /** CLASSIFY_BATCHING as asked; inference/engine.ts resolves `auto` once the backend is known */
   classifyBatching: 'auto' | 'on' | 'off';
@@ -269,7 +270,8 @@ export interface Config {
   minFaceSize: number;
   batch: { maxSize: number; maxDelayMs: number; maxQueue: number };
   workers: number;
-  workQueue: { live: number; upload: number; video: number };
+  /** by FrameSource; `image` is set by WORK_QUEUE_UPLOAD */
+  workQueue: { live: number; image: number; video: number };
   limits: { maxImageBytes: number; maxImagePixels: number };
   sessions: { maxSessions: number; maxParticipants: number; timelineMaxSamples: number; timelineMaxTracks: number };
   tracking: TrackingConfig;
@@ -337,13 +339,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerMaxFrames: e.WORKER_MAX_FRAMES,
     detectors: {
       live: liveDetector,
-      upload: parseDetectorSpec(e.DETECTOR_UPLOAD, minScore),
+      image: parseDetectorSpec(e.DETECTOR_UPLOAD, minScore),
       video: parseDetectorSpec(e.DETECTOR_VIDEO, minScore),
     },
     minFaceSize: e.MIN_FACE_SIZE,
     batch: { maxSize: e.BATCH_MAX_SIZE, maxDelayMs: e.BATCH_MAX_DELAY_MS, maxQueue: e.BATCH_MAX_QUEUE },
     workers: e.WORKERS,
-    workQueue: { live: e.WORK_QUEUE_LIVE, upload: e.WORK_QUEUE_UPLOAD, video: e.WORK_QUEUE_VIDEO },
+    workQueue: { live: e.WORK_QUEUE_LIVE, image: e.WORK_QUEUE_UPLOAD, video: e.WORK_QUEUE_VIDEO },
     limits: { maxImageBytes: e.MAX_IMAGE_BYTES, maxImagePixels: e.MAX_IMAGE_PIXELS },
     sessions: {
       maxSessions: e.MAX_SESSIONS,

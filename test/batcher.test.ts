@@ -12,7 +12,7 @@ function recordingBatcher(options: { maxBatchSize: number; maxDelayMs: number; m
     maxDelayMs: options.maxDelayMs,
     maxQueue: options.maxQueue ?? 100,
     maxConcurrent: options.maxConcurrent ?? 1,
-    priorities: ['live', 'upload', 'video'],
+    priorities: ['live', 'image', 'video'],
     run: async (items) => {
       batches.push(items);
       await sleep(options.runMs ?? 5);
@@ -33,7 +33,7 @@ describe('DynamicBatcher', () => {
   it('waits at most maxDelayMs for a batch to fill, gathering items from several callers', async () => {
     const { batcher, batches } = recordingBatcher({ maxBatchSize: 16, maxDelayMs: 30 });
     const started = performance.now();
-    const [x, y] = await Promise.all([batcher.submit(['a'], 'live'), batcher.submit(['b', 'c'], 'upload')]);
+    const [x, y] = await Promise.all([batcher.submit(['a'], 'live'), batcher.submit(['b', 'c'], 'image')]);
     const waited = performance.now() - started;
     assert.deepEqual(x, ['out:a']);
     assert.deepEqual(y, ['out:b', 'out:c']);
@@ -42,14 +42,14 @@ describe('DynamicBatcher', () => {
     assert.ok(waited >= 25 && waited < 10_000, `waited ${waited} ms`);
   });
 
-  it('fills batches with live items first, then uploads, then video', async () => {
+  it('fills batches with live items first, then single images, then video', async () => {
     const { batcher, batches } = recordingBatcher({ maxBatchSize: 3, maxDelayMs: 20, runMs: 30 });
     const first = batcher.submit(['v1', 'v2', 'v3'], 'video'); // full: runs at once
     await sleep(1);
-    const rest = Promise.all([batcher.submit(['v4', 'v5'], 'video'), batcher.submit(['u1'], 'upload'), batcher.submit(['l1', 'l2'], 'live')]);
+    const rest = Promise.all([batcher.submit(['v4', 'v5'], 'video'), batcher.submit(['i1'], 'image'), batcher.submit(['l1', 'l2'], 'live')]);
     await Promise.all([first, rest]);
     assert.deepEqual(batches[0], ['v1', 'v2', 'v3']);
-    assert.deepEqual(batches[1], ['l1', 'l2', 'u1']);
+    assert.deepEqual(batches[1], ['l1', 'l2', 'i1']);
     assert.deepEqual(batches[2], ['v4', 'v5']);
   });
 

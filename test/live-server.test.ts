@@ -275,7 +275,7 @@ describe('live server', { timeout: 600_000 }, () => {
     };
     for (const series of [
       'moodwire_frames_processed_total{source="live"}',
-      'moodwire_frames_processed_total{source="upload"}',
+      'moodwire_frames_processed_total{source="image"}',
       'moodwire_frames_dropped_total{reason="superseded"}',
       'moodwire_errors_total{code="undecodable_image"}',
       'moodwire_batch_size_count',

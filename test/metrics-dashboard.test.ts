@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
-import { registry } from '../server/metrics/metrics.ts';
+import { KNOWN_SOURCES, registry } from '../server/metrics/metrics.ts';
 import { type Dashboard, dashboardQueries, grafanaDir, readDashboard } from './metrics-support.ts';
 
 function readYaml(relative: string): Record<string, unknown> {
@@ -81,7 +81,8 @@ describe('Grafana dashboard JSON', () => {
   test('covers every stage, the issue’s panels and every server metric', () => {
     const exprs = dashboardQueries(dashboard).map((q) => q.expr).join('\n');
     for (const quantile of ['0.5', '0.95', '0.99']) {
-      assert.ok(exprs.includes(`histogram_quantile(${quantile}, sum by (le, stage) (rate(moodwire_stage_duration_seconds_bucket`), `stage p${quantile}`);
+      assert.ok(exprs.includes(`histogram_quantile(${quantile}, sum by (le, stage) (rate(moodwire_stage_duration_seconds_bucket{source="live", `), `live stage p${quantile}`);
+      assert.ok(exprs.includes(`histogram_quantile(${quantile}, sum by (le, source, stage) (rate(moodwire_stage_duration_seconds_bucket{source!="live", `), `image/video stage p${quantile}`);
     }
     const ownMetrics = [
       'moodwire_stage_duration_seconds', 'moodwire_frame_latency_seconds', 'moodwire_batch_size', 'moodwire_batch_queue_wait_seconds',
@@ -92,6 +93,35 @@ describe('Grafana dashboard JSON', () => {
     ];
     for (const name of ownMetrics) assert.ok(exprs.includes(name), `the dashboard shows ${name}`);
     assert.ok(dashboard.panels.some((p) => p.type === 'heatmap' && p.targets?.some((t) => t.expr.includes('moodwire_batch_size_bucket'))), 'batch size heatmap');
+  });
+
+  test('the live latency panel shows live frames only', () => {
+    const panel = dashboard.panels.find((p) => p.title === 'Live frame latency p95');
+    assert.ok(panel?.targets?.length === 1, 'one query');
+    assert.match(panel.targets[0]!.expr, /moodwire_frame_latency_seconds_bucket\{source="live", instance=~"\$instance"\}/);
+  });
+
+  test('no stage query mixes the paths: each filters one source or keeps source apart', () => {
+    const stageQueries = dashboardQueries(dashboard).filter((q) => q.expr.includes('moodwire_stage_duration_seconds'));
+    assert.ok(stageQueries.length >= 7, `stage queries: ${stageQueries.length}`);
+    for (const query of stageQueries) {
+      const filtersLive = /moodwire_stage_duration_seconds_\w+\{source="live"/.test(query.expr);
+      const groupsBySource = [...query.expr.matchAll(/\bby \(([^)]*)\)/g)].every((m) => m[1]!.split(',').map((l) => l.trim()).includes('source'));
+      assert.ok(filtersLive || groupsBySource, `${query.panel}/${query.refId}: ${query.expr}`);
+    }
+    for (const panel of dashboard.panels.filter((p) => p.targets?.some((t) => t.expr.includes('moodwire_stage_duration_seconds') && !t.expr.includes('source="live"')))) {
+      for (const target of panel.targets!) {
+        assert.ok(target.legendFormat?.includes('{{source}}') && target.legendFormat.includes('{{stage}}'), `${panel.title}/${target.refId}: legend names source and stage`);
+      }
+    }
+  });
+
+  test('source label values are those the server records (image, not upload)', () => {
+    const json = JSON.stringify(dashboard);
+    const values = [...json.matchAll(/source!?=~?\\"([^\\]*)\\"/g)].flatMap((m) => m[1]!.split('|'));
+    assert.ok(values.length > 0);
+    for (const value of values) assert.ok((KNOWN_SOURCES as readonly string[]).includes(value), `source="${value}" is a source the server records`);
+    assert.deepEqual([...KNOWN_SOURCES], ['live', 'image', 'video']);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * A real Prometheus scrapes the real server while real frames flow; then every query of the
  * Grafana dashboard runs through the Prometheus HTTP API and must return data. Frames come from
- * ../shared/media over socket.io; bad frames and a bad upload make the drop and error counters move.
+ * ../shared/media over socket.io; bad frames and a bad image request make the drop and error counters
+ * move, and every frame that arrives counts as received, refused ones included.
  * Needs /usr/bin/prometheus (Debian package `prometheus`).
  */
 import assert from 'node:assert/strict';
@@ -51,7 +52,8 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
   let storageDir: string;
   const clients: TestClient[] = [];
   let target: string;
-  const sent = { live: 0, superseded: 0 };
+  /** live: frames answered ok; frameEvents: every `frame` event sent, refused ones included */
+  const sent = { live: 0, superseded: 0, frameEvents: 0 };
   /** $__rate_interval as the queries use it: from the first scrape before traffic to now, plus a margin */
   let trafficStartedAt = 0;
   /**
@@ -105,7 +107,15 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
     assert.match(out, /SUCCESS/);
   });
 
-  test('live frames, bad frames and uploads flow while Prometheus scrapes', async () => {
+  test('live frames, bad frames and single images flow while Prometheus scrapes', async () => {
+    // 640-wide JPEGs: real faces, cheaper to decode than the 1280-wide originals.
+    const photos = await Promise.all(photoNames.map((name) => sharp(readPhoto(name)).resize({ width: 640 }).jpeg({ quality: 85 }).toBuffer()));
+    // A frame from a socket that never joined: refused before any analysis, still received.
+    const stranger = await connectClient(server.url);
+    const notJoined = await send(stranger, 'frame', { seq: 0, image: photos[0] });
+    sent.frameEvents += 1;
+    assert.equal(notJoined.ok ? 'ok' : notJoined.error.code, 'not_joined');
+    stranger.disconnect();
     // Two participants in one session; the first streams, the second only watches.
     for (let i = 0; i < 2; i += 1) {
       const client = await connectClient(server.url);
@@ -114,8 +124,10 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
       assert.equal(joined.ok, true);
     }
     const streamer = clients[0]!;
-    // 640-wide JPEGs: real faces, cheaper to decode than the 1280-wide originals.
-    const photos = await Promise.all(photoNames.map((name) => sharp(readPhoto(name)).resize({ width: 640 }).jpeg({ quality: 85 }).toBuffer()));
+    // A single image now and one after the stream: a histogram series is born at its first
+    // observation, so only the second one shows in rate() (the image stage panel).
+    const firstImage = await fetch(`${server.url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(photos[1]!) });
+    assert.equal(firstImage.status, 200);
     const stopAt = Date.now() + TRAFFIC_MS;
     let seq = 0;
     // One frame at a time, like a browser waiting for its ack.
@@ -125,19 +137,24 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
       assert.equal(ack.ok, true, JSON.stringify(ack));
       seq += 1;
       sent.live += 1;
+      sent.frameEvents += 1;
     }
     // A burst without waiting: the gate keeps one frame in flight and only the newest waiting one.
     const burst = await Promise.all([1, 2, 3, 4].map((k) => send(streamer, 'frame', { seq: 10_000 + k, image: photos[k % photos.length] })));
+    sent.frameEvents += burst.length;
     sent.superseded = burst.filter((ack) => !ack.ok && ack.error.code === 'frame_dropped').length;
     assert.ok(sent.superseded >= 1, 'the burst superseded frames');
     const invalid = await send(streamer, 'frame', { seq: 'one', image: 42 });
     assert.equal(invalid.ok, false);
     const undecodable = await send(streamer, 'frame', { seq: 20_000, image: Buffer.from('this is not a picture') });
     assert.equal(undecodable.ok, false);
-    const upload = await fetch(`${server.url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(photos[0]!) });
-    assert.equal(upload.status, 200);
+    sent.frameEvents += 2;
+    // The refused image first: every count then lands before the last processed frame (the image),
+    // which the wait below keys on.
     const wrongType = await fetch(`${server.url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'hello' });
     assert.equal(wrongType.status, 415);
+    const image = await fetch(`${server.url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(photos[0]!) });
+    assert.equal(image.status, 200);
 
     // Prometheus holds the final counts once a scrape after the traffic has landed.
     const expected = await processedLocally();
@@ -176,16 +193,34 @@ describe('Prometheus scrapes the server and answers every dashboard query', { ti
     const byLabel = (results: PromResult[], label: string): Map<string, number> =>
       new Map(results.map((r) => [r.metric[label] ?? '', sampleValue(r)]));
 
-    const stageP95 = byLabel(await run('histogram_quantile(0.95, sum by (le, stage) (rate(moodwire_stage_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))'), 'stage');
-    // The live path's stages (68 landmarks belong to face-api's detectors, used by uploads and videos).
+    // The dashboard's stage panels: live alone, and images/video by source, never mixed.
+    const stagePanelQuery = (title: string, refId: string): string => {
+      const query = dashboardQueries(dashboard).find((q) => q.panel === title && q.refId === refId);
+      assert.ok(query, `panel ${title}/${refId}`);
+      return query.expr;
+    };
+    const stageP95 = byLabel(await run(stagePanelQuery('Live stage latency p50 / p95 / p99', 'B')), 'stage');
+    // The live path's stages (68 landmarks belong to face-api's detectors, used by single images and videos).
     for (const stage of ['decode', 'detect', 'track', 'align', 'classify', 'total']) {
       const seconds = stageP95.get(stage);
       assert.ok(seconds !== undefined && seconds > 0 && seconds <= 5, `p95 of ${stage}: ${seconds}`);
     }
+    assert.equal(stageP95.get('landmarks'), undefined, 'no landmarks stage on the live panel (the image detector\'s stage stays out)');
+    const otherStages = await run(stagePanelQuery('Image and video stage latency p50 / p95 / p99', 'B'));
+    assert.ok(otherStages.length > 0 && otherStages.every((r) => r.metric.source === 'image'), `image stages by source: ${JSON.stringify(otherStages.map((r) => r.metric))}`);
+    assert.ok(otherStages.some((r) => r.metric.stage === 'landmarks'), 'the image detector (tiny) adds its landmarks stage');
     t.diagnostic(`live frames answered: ${sent.live}; p95 by stage (ms): ${[...stageP95].map(([stage, s]) => `${stage} ${(s * 1000).toFixed(0)}`).join(', ')}`);
     const processed = byLabel(await run('sum by (source) (moodwire_frames_processed_total)'), 'source');
     assert.ok((processed.get('live') ?? 0) >= sent.live, `live frames scraped: ${processed.get('live')}, answered: ${sent.live}`);
-    assert.equal(processed.get('upload'), 1, 'the upload was counted');
+    assert.equal(processed.get('image'), 2, 'the single images were counted as source="image"');
+    assert.equal(processed.get('upload'), undefined, 'no source="upload" any more');
+    // Received counts every frame that arrived, also the refused ones (not joined, invalid,
+    // undecodable, superseded), each once.
+    const received = byLabel(await run('sum by (source) (moodwire_frames_received_total)'), 'source');
+    assert.equal(received.get('live'), sent.frameEvents, `live frames received: ${received.get('live')}, frame events sent: ${sent.frameEvents}`);
+    assert.ok((received.get('live') ?? 0) > (processed.get('live') ?? 0), 'refused live frames are received but not processed');
+    assert.equal(received.get('image'), 3, 'every image request (the refused one too) was received');
+    assert.equal(received.get('video'), 0);
     const liveRate = await run('sum(rate(moodwire_frames_processed_total{source="live"}[$__rate_interval]))');
     assert.ok(sampleValue(liveRate[0]!) > 0, 'live frames per second above 0');
 

@@ -1,5 +1,5 @@
 /**
- * The whole per-frame pipeline for every path (live, upload, video), as the main thread schedules
+ * The whole per-frame pipeline for every path (live, image, video), as the main thread schedules
  * it. Each frame goes to one worker (pool, by source priority) with a plan: the path's detector,
  * and for live streams the faces to follow and the previous thumbnail (see prepare-frame.ts).
  * Then either the same worker classifies the faces (one thread hop a frame: the CPU default), or
@@ -9,7 +9,7 @@
  */
 import { AppError } from '../../contract/errors.ts';
 import type { LiveTrackingConfig } from '../config.ts';
-import { batchSize, facesClassified, framesLocated, framesProcessed, framesReceived, stageSeconds } from '../metrics/metrics.ts';
+import { batchSize, facesClassified, framesLocated, framesProcessed, stageSeconds } from '../metrics/metrics.ts';
 import { normalisedScores } from '../pipeline/classify.ts';
 import type { DetectorSpec } from '../pipeline/detect.ts';
 import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame, StreamContext } from '../pipeline/types.ts';
@@ -33,8 +33,9 @@ export class PipelineAnalyzer implements FrameAnalyzer {
     this.#deps = deps;
   }
 
+  // Frames are counted as received where they arrive (socket frame handler, image route, video
+  // decoder), refused ones included; a retried video frame enters here more than once.
   analyzeEncoded(image: Uint8Array, source: FrameSource, stream?: StreamContext): Promise<FrameAnalysis> {
-    framesReceived.inc({ source });
     // Cheap checks here, before the bytes cross to a worker; the worker checks the header.
     if (image.byteLength > this.#deps.maxImageBytes) {
       return Promise.reject(new AppError('image_too_large', `the image has ${image.byteLength} bytes, the limit is ${this.#deps.maxImageBytes}`));
@@ -45,7 +46,6 @@ export class PipelineAnalyzer implements FrameAnalyzer {
   }
 
   analyzeRgb(frame: RgbFrame, source: FrameSource, stream?: StreamContext): Promise<FrameAnalysis> {
-    framesReceived.inc({ source });
     return this.#analyze({ kind: 'rgb', data: new Uint8Array(frame.data), width: frame.width, height: frame.height }, source, stream);
   }
 

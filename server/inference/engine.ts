@@ -24,10 +24,10 @@ export interface Inference {
   close(): Promise<void>;
 }
 
-const PRIORITIES = ['live', 'upload', 'video'] as const;
+const PRIORITIES = ['live', 'image', 'video'] as const;
 
 export async function startInference(config: Config, logger: Logger): Promise<Inference> {
-  const detectors = [config.detectors.live, config.detectors.upload, config.detectors.video];
+  const detectors = [config.detectors.live, config.detectors.image, config.detectors.video];
   const uniqueDetectors = detectors.filter((d, i) => detectors.findIndex((e) => JSON.stringify(e) === JSON.stringify(d)) === i);
   const pool = await InferencePool.start({
     size: config.workers,
@@ -49,7 +49,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
   const recordModel = (version: string): void => {
     modelInfo.reset();
     modelInfo.set(
-      { model_version: version, backend: pool.backend, detector: `live=${describeDetector(config.detectors.live)},upload=${describeDetector(config.detectors.upload)},video=${describeDetector(config.detectors.video)}` },
+      { model_version: version, backend: pool.backend, detector: `live=${describeDetector(config.detectors.live)},image=${describeDetector(config.detectors.image)},video=${describeDetector(config.detectors.video)}` },
       1,
     );
   };
@@ -81,7 +81,7 @@ export async function startInference(config: Config, logger: Logger): Promise<In
     },
     onDepth: (depth) => {
       queueDepth.set({ queue: 'batcher_live' }, depth.live ?? 0);
-      queueDepth.set({ queue: 'batcher_file' }, (depth.upload ?? 0) + (depth.video ?? 0));
+      queueDepth.set({ queue: 'batcher_file' }, (depth.image ?? 0) + (depth.video ?? 0));
     },
   });
 

@@ -2,7 +2,7 @@
  * A fixed set of inference worker threads and one priority queue in front of them.
  * Each worker runs one task at a time; an idle worker takes the most urgent task:
  * classifier batches first (they finish frames already paid for), then live frames, then
- * uploads, then video frames, so files never starve live streams. Each frame queue is bounded
+ * single images, then video frames, so files never starve live streams. Each frame queue is bounded
  * and refuses work with `queue_full` instead of growing. Every call is typed by the map in
  * worker-protocol.ts.
  */
@@ -33,7 +33,7 @@ function transferOf(input: FrameInput): ArrayBuffer[] {
 }
 
 type Lane = 'classify' | FrameSource;
-const LANES: readonly Lane[] = ['classify', 'live', 'upload', 'video'];
+const LANES: readonly Lane[] = ['classify', 'live', 'image', 'video'];
 
 /** One frame waiting for an `analyze` call; frames waiting together go to a worker in one call. */
 interface FrameTask {
@@ -320,6 +320,6 @@ export class InferencePool {
   }
 
   #updateDepth(): void {
-    queueDepth.set({ queue: 'frames' }, this.depth('live') + this.depth('upload') + this.depth('video'));
+    queueDepth.set({ queue: 'frames' }, this.depth('live') + this.depth('image') + this.depth('video'));
   }
 }

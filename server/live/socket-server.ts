@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { Server, type Socket } from 'socket.io';
 import type { z } from 'zod';
 import { AppError, toAppError, toWireErrorCode } from '../../contract/errors.ts';
-import { connectedSockets, errorsTotal, frameLatencySeconds, framesDropped } from '../metrics/metrics.ts';
+import { connectedSockets, errorsTotal, frameLatencySeconds, framesDropped, framesReceived } from '../metrics/metrics.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { LatestFrameGate } from './backpressure.ts';
 import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from '../../contract/socket.ts';
@@ -172,6 +172,9 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
 
     onEvent(socket, 'frame', (payload, ack) => {
       const receivedAt = performance.now();
+      // Every frame that arrives, counted before anything may refuse it (invalid, not joined, too
+      // large, superseded, not ready, queue full); the analyzer does not count again.
+      framesReceived.inc({ source: 'live' });
       try {
         const frame = parse(frameSchema, payload);
         if (!participant) throw new AppError('not_joined', 'send session:join before frames');

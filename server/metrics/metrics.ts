@@ -4,6 +4,7 @@
  */
 import client from 'prom-client';
 import { ERROR_CODES } from '../../contract/errors.ts';
+import type { FrameSource } from '../pipeline/types.ts';
 
 export const registry = new client.Registry();
 client.collectDefaultMetrics({ register: registry, prefix: 'moodwire_' });
@@ -51,7 +52,7 @@ export const batchQueueWaitSeconds = new client.Histogram({
 
 export const framesReceived = new client.Counter({
   name: 'moodwire_frames_received_total',
-  help: 'Frames received, by source (live, upload, video).',
+  help: 'Frames that arrived, by source (live, image, video), counted where they arrive: also those refused (invalid, not joined, too large, not ready, dropped).',
   labelNames: ['source'] as const,
   registers: [registry],
 });
@@ -134,7 +135,7 @@ export const modelInfo = new client.Gauge({
  * "no data" before the first event, and the first event itself shows in rate() (a series born
  * at 1 has no increase). Histograms (stages) appear when first recorded.
  */
-export const KNOWN_SOURCES = ['live', 'upload', 'video'] as const;
+export const KNOWN_SOURCES = ['live', 'image', 'video'] as const satisfies readonly FrameSource[];
 export const KNOWN_DROP_REASONS = ['superseded', 'disconnected', 'queue_full', 'error', 'invalid'] as const;
 export const KNOWN_VIDEO_OUTCOMES = ['done', 'failed', 'deleted'] as const;
 export const KNOWN_QUEUES = ['batcher_live', 'batcher_file', 'frames', 'video_jobs'] as const;

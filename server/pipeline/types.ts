@@ -11,8 +11,12 @@ export interface RgbFrame {
   height: number;
 }
 
-/** Who a frame is analysed for: live streams have priority over files in the shared batcher. */
-export type FrameSource = 'live' | 'upload' | 'video';
+/**
+ * Who a frame is analysed for: a live stream, a single image (POST /api/v1/analyze) or a video
+ * job. Live streams have priority over the others in the shared batcher; also the `source` label
+ * of the metrics.
+ */
+export type FrameSource = 'live' | 'image' | 'video';
 
 /** Whether a face was found by a detector on this frame or followed from the previous frame. */
 export type FaceOrigin = 'detection' | 'tracking';
@@ -57,8 +61,8 @@ export interface FrameAnalysis {
 }
 
 /**
- * decode -> detect -> landmarks -> align -> batch classify, shared by live frames, single-image
- * uploads and video jobs. Tracking and smoothing are per stream and happen after it.
+ * decode -> detect -> landmarks -> align -> batch classify, shared by live frames, single images
+ * and video jobs. Tracking and smoothing are per stream and happen after it.
  */
 export interface FrameAnalyzer {
   /** Encoded JPEG/PNG/WebP bytes; throws AppError('undecodable_image' | 'image_too_large'). */

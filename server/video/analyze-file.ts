@@ -9,6 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../contract/errors.ts';
+import { framesReceived } from '../metrics/metrics.ts';
 import { greyThumbnail, thumbnailDifference } from '../pipeline/scene-cut.ts';
 import { FaceTracker, type TrackerOptions } from '../pipeline/track.ts';
 import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer } from '../pipeline/types.ts';
@@ -114,6 +115,8 @@ export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<nu
       const thumbnail = greyThumbnail(decoded.frame);
       const cut = fps >= MIN_CUT_CHECK_FPS && previousThumbnail !== undefined && thumbnailDifference(previousThumbnail, thumbnail) > options.sceneCutThreshold;
       previousThumbnail = thumbnail;
+      // Once per sample, however often analyzeWithRetry offers it to a full analyzer.
+      framesReceived.inc({ source: 'video' });
       const analysis = analyzeWithRetry(options.analyzer, decoded.frame, options.signal);
       analysis.catch(() => undefined); // awaited in order below; this only marks it handled
       inFlight.push({ index: decoded.index, timeSec: decoded.timeSec, cut, analysis });
