@@ -166,6 +166,8 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
       const item = [...document.querySelectorAll<HTMLElement>('#participants li')].find((li) => li.textContent?.includes('Alice'));
       return item && Number(item.dataset.faces) >= 1 && Number(item.dataset.points) >= 2;
     }, null, { timeout: 180_000 }));
+    // The chart of the other participant says which of its faces it follows.
+    assert.match((await aliceItem.locator('.chart-caption').textContent()) ?? '', /^Chart: face #\d+( \(out of view\))?$/);
     // A remote face shows its label, or "uncertain" while the server abstains (a track's first sample).
     assert.match((await aliceItem.locator('.chip').first().textContent()) ?? '', /^((angry|disgust|fear|happy|sad|surprise|neutral) \d+%|uncertain)$/);
     const points = Number(await aliceItem.getAttribute('data-points'));

@@ -175,3 +175,17 @@ describe('session ids', () => {
     for (let i = 0; i < 50; i += 1) assert.ok(isValidSessionId(newSessionId(random)));
   });
 });
+
+describe('camera errors', () => {
+  it('tell a person who refused the camera to press Leave, then Join session (Join is disabled while joined)', async () => {
+    const { openCamera } = await import('../client/src/live/camera.ts');
+    const refusals = { NotAllowedError: 'refused', NotFoundError: 'No camera', NotReadableError: 'in use' };
+    for (const [name, words] of Object.entries(refusals)) {
+      Object.defineProperty(globalThis, 'navigator', {
+        configurable: true,
+        value: { mediaDevices: { getUserMedia: () => Promise.reject(Object.assign(new Error(name), { name })) } },
+      });
+      await assert.rejects(openCamera(), (error: Error) => error.message.includes(words) && error.message.includes('press "Leave" and "Join session" again'));
+    }
+  });
+});

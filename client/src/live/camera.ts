@@ -11,13 +11,13 @@ export async function openCamera(): Promise<MediaStream> {
   } catch (error) {
     const name = (error as { name?: string }).name;
     if (name === 'NotAllowedError' || name === 'SecurityError') {
-      throw new Error('Camera access was refused. Allow the camera for this site in your browser settings, then press "Join" again. You can still watch the others in the session.');
+      throw new Error('Camera access was refused. You can still watch the others in the session. To send your camera, allow it for this site in your browser settings, then press "Leave" and "Join session" again.');
     }
     if (name === 'NotFoundError' || name === 'OverconstrainedError') {
-      throw new Error('No camera was found. Connect a camera and press "Join" again. You can still watch the others in the session.');
+      throw new Error('No camera was found. You can still watch the others in the session. To send your camera, connect one, then press "Leave" and "Join session" again.');
     }
     if (name === 'NotReadableError') {
-      throw new Error('The camera is in use by another application. Close it and press "Join" again.');
+      throw new Error('The camera is in use by another application. Close it, then press "Leave" and "Join session" again.');
     }
     throw new Error(`The camera could not be opened (${name ?? 'unknown error'}).`);
   }

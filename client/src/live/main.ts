@@ -358,7 +358,7 @@ function renderOwnTimelines(current: Face[]): void {
       const root = element('figure', { className: 'timeline-card' }, element('figcaption', {}, `Face #${series.trackId} `, status), element('div', { className: 'chart-box' }, canvas));
       root.dataset.trackId = String(series.trackId);
       ui.ownTimelines.append(root);
-      entry = { root, chart: new EmotionTimelineChart(canvas), status };
+      entry = { root, chart: new EmotionTimelineChart(canvas, { xTitle: TIME_AXIS }), status };
       ownCharts.set(series.trackId, entry);
     }
     updateTrackCard(entry, series, current.find((f) => f.trackId === series.trackId));
@@ -380,6 +380,9 @@ function updateTrackCard(entry: { root: HTMLElement; chart: EmotionTimelineChart
   const last = series.points[series.points.length - 1];
   entry.chart.chart.canvas.setAttribute('aria-label', `Emotion timeline of face ${series.trackId}: ${series.points.length} samples${last ? `, now ${last.dominant}` : ''}`);
 }
+
+/** The live charts' x axis: seconds since the timeline's first sample. */
+const TIME_AXIS = 'seconds';
 
 // ---- other participants ------------------------------------------------------------------------
 
@@ -440,9 +443,10 @@ function buildParticipantItem(p: RemoteParticipant): HTMLElement {
     element('div', { className: 'participant-head' }, element('strong', { className: 'participant-name' }), element('span', { className: 'participant-state' })),
     element('div', { className: 'participant-faces' }),
     element('div', { className: 'chart-box small' }, canvas),
+    element('p', { className: 'chart-caption muted' }),
   );
   item.dataset.participantId = p.participantId;
-  remoteCharts.set(p.participantId, new EmotionTimelineChart(canvas));
+  remoteCharts.set(p.participantId, new EmotionTimelineChart(canvas, { xTitle: TIME_AXIS }));
   return item;
 }
 
@@ -464,4 +468,6 @@ function fillParticipantItem(item: HTMLElement, p: RemoteParticipant): void {
     chart.chart.canvas.setAttribute('aria-label', `Emotion timeline of ${p.name ?? 'a guest'}, face ${main.trackId}`);
     item.dataset.points = String(main.points.length);
   }
+  const present = main !== undefined && p.faces.some((f) => f.trackId === main.trackId);
+  item.querySelector('.chart-caption')!.textContent = main ? `Chart: face #${main.trackId}${present ? '' : ' (out of view)'}` : '';
 }
