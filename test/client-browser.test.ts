@@ -186,13 +186,19 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     await shot(alice, 'live-laptop-with-bob');
   });
 
-  it('reconnects by itself when the connection drops, and keeps streaming', async () => {
+  it('reconnects by itself when the connection drops, keeps streaming, and starts its own charts over (new membership, new track ids)', async () => {
     const sentBefore = Number(await alice.textContent('#sent'));
+    const ownPoints = (): Promise<number> =>
+      alice.evaluate(() => Math.max(0, ...[...document.querySelectorAll<HTMLElement>('#own-timelines [data-points]')].map((e) => Number(e.dataset.points))));
+    const pointsBefore = await ownPoints();
+    assert.ok(pointsBefore >= 3, `own chart points before the drop: ${pointsBefore}`);
     for (const socket of server.io.sockets.sockets.values()) socket.conn.close(); // transport lost
     await alice.waitForSelector('#connection[data-state="reconnecting"]', { timeout: 30_000 }).catch(() => undefined);
     await alice.waitForSelector('#connection[data-state="connected"]', { timeout: 120_000 });
     await alice.waitForSelector('body[data-joined="true"]');
     await alice.waitForFunction((n) => Number(document.getElementById('sent')?.textContent) >= n + 3, sentBefore, { timeout: 180_000 });
+    const pointsAfter = await ownPoints();
+    assert.ok(pointsAfter < pointsBefore, `own charts started over after the re-join: ${pointsAfter} points now, ${pointsBefore} before`);
   });
 
   it('upload page: rejects a file that is not a video with a clear message', async () => {
@@ -248,6 +254,9 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
       await page.click('#join');
       await page.waitForSelector('#message:not([hidden])', { timeout: 120_000 });
       assert.match((await page.textContent('#message')) ?? '', /Camera access was refused|No camera/);
+      // The advice names buttons the page has enabled: Join is disabled while joined.
+      assert.match((await page.textContent('#message')) ?? '', /press "Leave" and "Join session" again/);
+      assert.equal(await page.isEnabled('#leave'), true);
       await page.waitForSelector('body[data-joined="true"]');
       await page.locator('#participants li[data-present="true"]', { hasText: 'Alice' }).waitFor({ timeout: 120_000 });
       await page.screenshot({ path: path.join(artifacts, 'camera-refused.png'), fullPage: true });

@@ -110,6 +110,13 @@ describe('frame pacer', () => {
     pacer.complete(b, 5000, true);
     assert.equal(pacer.stats.acknowledged, 0);
   });
+
+  it('counts frames refused while the server loads apart from dropped ones', () => {
+    const pacer = new FramePacer({ maxFps: 10 });
+    pacer.complete(pacer.begin(0), 50, 'not_ready');
+    pacer.complete(pacer.begin(200), 250, false);
+    assert.deepEqual([pacer.stats.notReady, pacer.stats.dropped, pacer.stats.acknowledged], [1, 1, 0]);
+  });
 });
 
 describe('timeline buffer', () => {

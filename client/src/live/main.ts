@@ -36,6 +36,7 @@ const ui = {
   fps: byId('fps'),
   sent: byId('sent'),
   dropped: byId('dropped'),
+  notReady: byId('not-ready'),
   video: byId<HTMLVideoElement>('video'),
   overlay: byId<HTMLCanvasElement>('overlay'),
   stageHint: byId('stage-hint'),
@@ -173,6 +174,10 @@ async function join(sessionId: string, name: string | undefined): Promise<void> 
     return;
   }
   joined = { sessionId: answer.sessionId, participantId: answer.participantId, name };
+  // A new membership starts new tracks on the server (after a restart too: track #1 there is not
+  // the old #1), so the page's own charts start over instead of joining them across the gap.
+  ownTimeline.clear();
+  renderOwnTimelines([]);
   ui.sessionLabel.textContent = answer.sessionId;
   roster.reset(answer.participants);
   updateButtons();
@@ -283,7 +288,7 @@ async function captureOnce(): Promise<void> {
     scheduleCapture(0);
     return;
   }
-  pacer.complete(seq, performance.now(), answer.ok);
+  pacer.complete(seq, performance.now(), answer.ok || (answer.error.code === 'not_ready' ? 'not_ready' : false));
   if (answer.ok) {
     onFrameResult(answer, ts);
     if (ui.message.dataset.source === 'frames') clearMessage();
@@ -343,6 +348,7 @@ function renderStats(): void {
   ui.fps.textContent = s.sent === 0 ? '–' : `${(1000 / s.intervalMs).toFixed(1)}/s`;
   ui.sent.textContent = String(s.sent);
   ui.dropped.textContent = String(s.dropped);
+  ui.notReady.textContent = String(s.notReady);
 }
 renderStats();
 

@@ -35,8 +35,10 @@ export const DEFAULT_PACER_OPTIONS: PacerOptions = {
 export interface PacerStats {
   sent: number;
   acknowledged: number;
-  /** frames the server refused or superseded, or whose ack never came */
+  /** frames the server superseded or refused, or whose ack never came */
   dropped: number;
+  /** frames refused because the server was not ready (its models were loading): not the client's doing */
+  notReady: number;
   /** smoothed round trip (ms); undefined before the first ack */
   rttMs: number | undefined;
   lastRttMs: number | undefined;
@@ -57,6 +59,7 @@ export class FramePacer {
       sent: 0,
       acknowledged: 0,
       dropped: 0,
+      notReady: 0,
       rttMs: undefined,
       lastRttMs: undefined,
       intervalMs: 1000 / this.#options.maxFps,
@@ -88,12 +91,13 @@ export class FramePacer {
     return seq;
   }
 
-  /** The frame `seq` was answered: `ok` false when the server dropped or refused it. */
-  complete(seq: number, now: number, ok: boolean): void {
+  /** The frame `seq` was answered: `ok` false when the server dropped or refused it (`not_ready`: because it was loading). */
+  complete(seq: number, now: number, outcome: boolean | 'not_ready'): void {
     if (!this.#inFlight || this.#inFlight.seq !== seq) return;
     const rtt = now - this.#inFlight.sentAt;
     this.#inFlight = undefined;
-    if (ok) this.#stats.acknowledged += 1;
+    if (outcome === true) this.#stats.acknowledged += 1;
+    else if (outcome === 'not_ready') this.#stats.notReady += 1;
     else this.#stats.dropped += 1;
     this.#observeRtt(rtt);
   }
