@@ -70,6 +70,25 @@ describe('loadConfig', () => {
     });
   });
 
+  it('has the live tracking defaults and validates the live settings together', () => {
+    const config = loadConfig({});
+    assert.equal(config.detectors.live.kind, 'blazeface');
+    assert.equal(config.liveTracking.enabled, true);
+    assert.deepEqual(config.liveTracking.keyframe, { intervalFrames: 10, intervalMs: 2000 });
+    assert.equal(config.liveTracking.options.minScore, 0.5);
+    assert.equal(config.liveTracking.sceneCutThreshold, 30);
+    assert.equal(config.liveTracking.mirrorAverage, 'off');
+    assert.equal(config.classifyBatching, 'auto');
+    assert.equal(config.workerMaxFrames, 4);
+    // Tracking follows faces with the MediaPipe graphs, so it needs their detector on keyframes.
+    assert.throws(() => loadConfig({ DETECTOR_LIVE: 'ssd' }), /LIVE_TRACKER=crop needs DETECTOR_LIVE=blazeface/);
+    const everyFrame = loadConfig({ DETECTOR_LIVE: 'tiny:512', LIVE_TRACKER: 'off' });
+    assert.deepEqual([everyFrame.detectors.live.kind, everyFrame.liveTracking.enabled], ['tiny', false]);
+    for (const [name, value] of [['LIVE_KEYFRAME_INTERVAL', '0'], ['CLASSIFY_BATCHING', 'maybe'], ['SCENE_CUT_THRESHOLD', '0'], ['WORKER_MAX_FRAMES', '0'], ['LIVE_TRACKER', 'optical-flow']]) {
+      assert.throws(() => loadConfig({ [name!]: value! }), new RegExp(`invalid configuration: .*${name}`));
+    }
+  });
+
   it('README lists every setting', () => {
     const readme = fs.readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
     const missing = [...Object.keys(CONFIG_DEFAULTS), 'FACE_MODEL_DIR', 'FFMPEG_PATH', 'FFPROBE_PATH'].filter((name) => !readme.includes(`\`${name}\``));
