@@ -20,13 +20,23 @@ export const ERROR_CODES = {
   queue_full: 503,
   not_ready: 503,
   not_found: 404,
+  /** no credential, or one that is not valid (an unknown API key, a bad or expired invite) */
+  unauthorized: 401,
+  /** a valid credential that does not allow this (an invite for another session, an observer's frame, a foreign Origin) */
+  forbidden: 403,
+  /** one client sent too much: events per second, connections or sessions per address, uploads, jobs, subscriptions */
+  rate_limited: 429,
+  /** a video longer (or with more frames to analyse) than one job may take */
+  video_too_long: 413,
+  /** the server is shutting down: no new work */
+  shutting_down: 503,
   internal: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** The codes that can reach a socket.io client (the rest belong to HTTP routes only). */
-export type WireErrorCode = Exclude<ErrorCode, 'unsupported_media_type' | 'undecodable_video' | 'payload_too_large'>;
+export type WireErrorCode = Exclude<ErrorCode, 'unsupported_media_type' | 'undecodable_video' | 'payload_too_large' | 'video_too_long'>;
 
 export class AppError extends Error {
   readonly code: ErrorCode;
@@ -52,6 +62,7 @@ export function toWireErrorCode(code: ErrorCode): WireErrorCode {
     case 'unsupported_media_type':
     case 'undecodable_video':
     case 'payload_too_large':
+    case 'video_too_long':
       return 'bad_request';
     default:
       return code;

@@ -34,6 +34,36 @@ export type TimelineQuery = z.infer<typeof timelineQuerySchema>;
 /** The `:id` of every /api/v1/videos/:id route (the server answers 404 not_found to anything else). */
 export const videoJobIdSchema = z.uuid();
 
+/** Query of GET /api/v1/videos (the caller's jobs, newest first). */
+export const videoListQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
+// ---- sessions and invites
+
+/** What an invite lets its holder do in the session: `participant` sends frames, `observer` only watches. */
+export const inviteRoleSchema = z.enum(['participant', 'observer']);
+export type InviteRole = z.infer<typeof inviteRoleSchema>;
+
+/** JSON body of POST /api/v1/sessions/:sessionId/invites; without `ttlSec`, INVITE_DEFAULT_TTL_SEC. */
+export const inviteRequestSchema = z
+  .object({
+    role: inviteRoleSchema.default('participant'),
+    ttlSec: z.number().int().min(60).optional(),
+  })
+  .strict();
+export type InviteRequest = z.input<typeof inviteRequestSchema>;
+
+/** 201 answer: `token` goes in the socket.io handshake as `auth: {token}`; `url` opens the live page with it (in the fragment). */
+export const inviteSchema = z.object({
+  token: z.string(),
+  sessionId: z.string(),
+  role: inviteRoleSchema,
+  expiresAt: z.iso.datetime(),
+  url: z.string(),
+});
+export type Invite = z.infer<typeof inviteSchema>;
+
 // ---- shapes shared with the socket protocol (contract/socket.ts), checked to be the same types
 
 export const emotionSchema = z.enum(EMOTIONS);
@@ -93,6 +123,10 @@ export const videoJobViewSchema = z.object({
   error: z.string().optional(),
 });
 export type VideoJobView = z.infer<typeof videoJobViewSchema>;
+
+/** GET /api/v1/videos: the caller's jobs, newest first. */
+export const videoJobListSchema = z.object({ jobs: z.array(videoJobViewSchema) });
+export type VideoJobList = z.infer<typeof videoJobListSchema>;
 
 /** One sample of one face track of a video. */
 export const videoTrackSampleSchema = z.object({

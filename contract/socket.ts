@@ -67,6 +67,8 @@ export interface JoinResult {
   sessionId: string;
   /** the others already in the session */
   participants: ParticipantInfo[];
+  /** `observer`s (joined with an observer invite) receive emotions and timelines; their frames are refused with forbidden */
+  role: 'participant' | 'observer';
 }
 
 export interface FrameResult {
@@ -118,6 +120,17 @@ export interface VideoProgressEvent {
   durationSec?: number;
   sampledFps?: number;
   error?: string;
+}
+
+/** The socket.io handshake's `auth`: an invite token or an API key (needed unless the server serves loopback clients without keys). */
+export interface HandshakeAuth {
+  token?: string;
+}
+
+/** `data` of the connect_error a refused handshake gives the client (`error.data`). */
+export interface ConnectErrorData {
+  code: 'unauthorized' | 'forbidden' | 'rate_limited';
+  message: string;
 }
 
 export interface ClientToServerEvents {

@@ -5,6 +5,8 @@
  * (the video service: `video`, `ffmpeg`, `tracking`) and never reads `process.env`. Relative
  * paths in settings resolve against the repository root, whatever the working directory.
  */
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,8 @@ export const DEFAULT_FACE_MODEL_DIR = path.join(repoRoot, 'node_modules/@vladman
 /** The default of every setting, by environment variable (README's settings table lists the same). */
 export const CONFIG_DEFAULTS = {
   PORT: 3000,
-  HOST: '0.0.0.0',
+  /** loopback: with no API keys the server serves only this machine (see MOODWIRE_API_KEYS) */
+  HOST: '127.0.0.1',
   LOG_LEVEL: 'info',
   EMOTION_BACKEND: 'wasm',
   MODEL_DIR: 'models/emotion',
@@ -71,6 +74,22 @@ export const CONFIG_DEFAULTS = {
   VIDEO_MAX_QUEUED_JOBS: 8,
   VIDEO_MAX_INFLIGHT_FRAMES: 4,
   VIDEO_KEEP_UPLOADS: false,
+  VIDEO_MAX_DURATION_SEC: 3 * 3600,
+  VIDEO_MAX_FRAMES_PER_JOB: 3 * 3600 * 5,
+  VIDEO_MAX_ATTEMPTS: 3,
+  VIDEO_RETENTION_HOURS: 24,
+  SESSION_GRACE_MS: 30_000,
+  MOODWIRE_AUTH: 'on',
+  INVITE_DEFAULT_TTL_SEC: 3600,
+  INVITE_MAX_TTL_SEC: 7 * 24 * 3600,
+  CORS_ORIGINS: '',
+  TRUST_PROXY: 'false',
+  MAX_CONNECTIONS_PER_ADDRESS: 32,
+  MAX_SESSIONS_PER_ADDRESS: 8,
+  SOCKET_EVENTS_PER_SECOND: 40,
+  MAX_VIDEO_SUBSCRIPTIONS_PER_SOCKET: 16,
+  MAX_CONCURRENT_UPLOADS_PER_CLIENT: 2,
+  VIDEO_MAX_QUEUED_JOBS_PER_CLIENT: 4,
 } as const;
 
 /**
@@ -194,6 +213,46 @@ const envSchema = z.object({
   VIDEO_MAX_QUEUED_JOBS: intFromEnv(D.VIDEO_MAX_QUEUED_JOBS).pipe(z.number().int().min(0).max(10_000)),
   VIDEO_MAX_INFLIGHT_FRAMES: intFromEnv(D.VIDEO_MAX_INFLIGHT_FRAMES).pipe(z.number().int().min(1).max(64)),
   VIDEO_KEEP_UPLOADS: booleanFlag.default(D.VIDEO_KEEP_UPLOADS),
+  /** Where uploads are written while they wait and run; unset: <MOODWIRE_DATA_DIR>/video/uploads. A volume every node mounts in a cluster. */
+  VIDEO_UPLOAD_DIR: z.string().min(1).optional(),
+  /** Longest video a job takes (probed duration), and most frames it may analyse (duration x fps). */
+  VIDEO_MAX_DURATION_SEC: numFromEnv(D.VIDEO_MAX_DURATION_SEC).pipe(z.number().positive()),
+  VIDEO_MAX_FRAMES_PER_JOB: intFromEnv(D.VIDEO_MAX_FRAMES_PER_JOB).pipe(z.number().int().min(1)),
+  /** A job interrupted this many times (a crash or a restart mid-job) fails with the reason instead of running again. */
+  VIDEO_MAX_ATTEMPTS: intFromEnv(D.VIDEO_MAX_ATTEMPTS).pipe(z.number().int().min(1).max(100)),
+  /** Finished jobs (done or failed) and their timelines are deleted this long after they end; 0 keeps them. */
+  VIDEO_RETENTION_HOURS: numFromEnv(D.VIDEO_RETENTION_HOURS).pipe(z.number().min(0)),
+  /** A session whose last participant left is forgotten (timelines included) after this long, unless someone joins again. */
+  SESSION_GRACE_MS: intFromEnv(D.SESSION_GRACE_MS).pipe(z.number().int().min(0).max(3_600_000)),
+  /** Comma-separated API keys (at least 16 characters each); any of them opens /api/v1 and the socket. */
+  MOODWIRE_API_KEYS: z.string().optional(),
+  /** A file of API keys, one per line (blank lines and # comments ignored); added to MOODWIRE_API_KEYS. */
+  MOODWIRE_API_KEYS_FILE: z.string().optional(),
+  /** `off` turns every credential check off (anyone who reaches the port reads everything); logged as a warning at every start. */
+  MOODWIRE_AUTH: z.enum(['on', 'off']).default(D.MOODWIRE_AUTH),
+  /** Signs invite tokens (at least 32 characters); unset: derived from the API keys, so nodes with the same keys accept each other's invites. */
+  MOODWIRE_TOKEN_SECRET: z.string().min(32).optional(),
+  /** Lifetime of an invite when the request names none, and the longest one may ask for. */
+  INVITE_DEFAULT_TTL_SEC: intFromEnv(D.INVITE_DEFAULT_TTL_SEC).pipe(z.number().int().min(60)),
+  INVITE_MAX_TTL_SEC: intFromEnv(D.INVITE_MAX_TTL_SEC).pipe(z.number().int().min(60)),
+  /** The live page's address in invite links (e.g. https://moodwire.example.com); unset: the address the request came to. */
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Comma-separated origins (https://app.example.com) allowed to call the API and open sockets besides the server's own; `*` allows any. */
+  CORS_ORIGINS: z.string().default(D.CORS_ORIGINS),
+  /** Express's `trust proxy`: `false`, `true`, a hop count, or comma-separated addresses/subnets of your proxies. Decides the client address every per-address limit uses. */
+  TRUST_PROXY: z.string().default(D.TRUST_PROXY),
+  /** Serve /metrics on this port (no credential; bind it to a private address with METRICS_HOST) instead of the main one. */
+  METRICS_PORT: intFromEnv(0).pipe(z.number().int().min(0).max(65535)).optional(),
+  METRICS_HOST: z.string().optional(),
+  /** Per client address: open socket.io connections, and live sessions it created that still exist. */
+  MAX_CONNECTIONS_PER_ADDRESS: intFromEnv(D.MAX_CONNECTIONS_PER_ADDRESS).pipe(z.number().int().min(1)),
+  MAX_SESSIONS_PER_ADDRESS: intFromEnv(D.MAX_SESSIONS_PER_ADDRESS).pipe(z.number().int().min(1)),
+  /** Events one socket may send per second (frames included); beyond it they are refused with rate_limited. */
+  SOCKET_EVENTS_PER_SECOND: intFromEnv(D.SOCKET_EVENTS_PER_SECOND).pipe(z.number().int().min(1)),
+  MAX_VIDEO_SUBSCRIPTIONS_PER_SOCKET: intFromEnv(D.MAX_VIDEO_SUBSCRIPTIONS_PER_SOCKET).pipe(z.number().int().min(1)),
+  /** Per API key (or per address without keys): uploads arriving at once (counted before the body), and jobs queued or running. */
+  MAX_CONCURRENT_UPLOADS_PER_CLIENT: intFromEnv(D.MAX_CONCURRENT_UPLOADS_PER_CLIENT).pipe(z.number().int().min(1)),
+  VIDEO_MAX_QUEUED_JOBS_PER_CLIENT: intFromEnv(D.VIDEO_MAX_QUEUED_JOBS_PER_CLIENT).pipe(z.number().int().min(1)),
   /** A path to the binary, or a command name looked up on PATH; empty or unset: PATH, else npm. */
   FFMPEG_PATH: z.string().optional(),
   FFPROBE_PATH: z.string().optional(),
@@ -219,6 +278,44 @@ export interface VideoConfig {
   maxInFlightFrames: number;
   /** Keep uploaded files after analysis (default: delete them). */
   keepUploads: boolean;
+  /** VIDEO_UPLOAD_DIR: where uploads are written while they wait and run. */
+  uploadDir: string;
+  /** Longest accepted video (probed duration), and most frames one job may analyse. */
+  maxDurationSec: number;
+  maxFramesPerJob: number;
+  /** A job is started at most this many times (restarts after crashes count). */
+  maxAttempts: number;
+  /** Finished jobs are deleted this long after they end; 0 keeps them. */
+  retentionMs: number;
+  /** Per client (API key, or address without keys): uploads arriving at once, jobs queued or running. */
+  maxConcurrentUploadsPerClient: number;
+  maxQueuedJobsPerClient: number;
+}
+
+/** Who may do what (see server/security/). */
+export interface SecurityConfig {
+  /** MOODWIRE_AUTH=off: no credential checks at all */
+  enabled: boolean;
+  /** MOODWIRE_API_KEYS plus MOODWIRE_API_KEYS_FILE; empty: only loopback clients are served */
+  apiKeys: string[];
+  /** HMAC key of invite tokens */
+  tokenSecret: Uint8Array;
+  inviteDefaultTtlSec: number;
+  inviteMaxTtlSec: number;
+  /** PUBLIC_URL without a trailing slash */
+  publicUrl: string | undefined;
+  /** extra allowed origins; '*' allows any */
+  corsOrigins: string[] | '*';
+  /** express's `trust proxy` value */
+  trustProxy: boolean | number | string[];
+}
+
+/** What one client may use at once (per address, per socket). */
+export interface ClientLimitsConfig {
+  maxConnectionsPerAddress: number;
+  maxSessionsPerAddress: number;
+  socketEventsPerSecond: number;
+  maxVideoSubscriptionsPerSocket: number;
 }
 
 /** Which ffmpeg and ffprobe to run; `server/video/binaries.ts` resolves them from this. */
@@ -273,7 +370,11 @@ export interface Config {
   /** by FrameSource; `image` is set by WORK_QUEUE_UPLOAD */
   workQueue: { live: number; image: number; video: number };
   limits: { maxImageBytes: number; maxImagePixels: number };
-  sessions: { maxSessions: number; maxParticipants: number; timelineMaxSamples: number; timelineMaxTracks: number };
+  sessions: { maxSessions: number; maxParticipants: number; timelineMaxSamples: number; timelineMaxTracks: number; graceMs: number };
+  security: SecurityConfig;
+  clientLimits: ClientLimitsConfig;
+  /** METRICS_PORT: /metrics on its own listener instead of the main port */
+  metrics: { port: number | undefined; host: string };
   tracking: TrackingConfig;
   clientDir: string;
   shutdownGraceMs: number;
@@ -304,6 +405,59 @@ function describeConfigIssues(error: z.ZodError, env: Record<string, string | un
     .join('; ');
 }
 
+/** Addresses that only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/** MOODWIRE_API_KEYS and the lines of MOODWIRE_API_KEYS_FILE, checked; throws a configuration error. */
+function readApiKeys(list: string | undefined, file: string | undefined): string[] {
+  const keys = (list ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(fromRepoRoot(file), 'utf8');
+    } catch (error) {
+      throw new Error(`invalid configuration: MOODWIRE_API_KEYS_FILE=${JSON.stringify(file)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    keys.push(...text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  }
+  const weak = keys.filter((k) => k.length < 16 || /[\s,]/.test(k));
+  if (weak.length > 0) throw new Error(`invalid configuration: MOODWIRE_API_KEYS: ${weak.length} key(s) shorter than 16 characters or holding spaces or commas`);
+  return [...new Set(keys)];
+}
+
+/** The invite-signing key: MOODWIRE_TOKEN_SECRET, else derived from the API keys (same keys, same secret on every node), else random for this process. */
+function tokenSecret(explicit: string | undefined, apiKeys: string[]): Uint8Array {
+  if (explicit) return new TextEncoder().encode(explicit);
+  if (apiKeys.length === 0) return randomBytes(32);
+  return new Uint8Array(hkdfSync('sha256', [...apiKeys].sort().join('\n'), 'moodwire', 'invite tokens', 32));
+}
+
+function parseTrustProxy(value: string): boolean | number | string[] {
+  const v = value.trim().toLowerCase();
+  if (v === 'false' || v === '0' || v === '') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function parseOrigins(value: string): string[] | '*' {
+  if (value.trim() === '*') return '*';
+  const origins = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new Error(`invalid configuration: CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example.com`);
+    }
+    if (parsed.origin !== origin.replace(/\/$/, '')) throw new Error(`invalid configuration: CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`);
+  }
+  return origins.map((o) => o.replace(/\/$/, ''));
+}
+
 /**
  * Parses the environment (or any string map, for tests) into a Config. A bad setting throws an
  * Error whose message is one line starting with "invalid configuration:" and naming every bad
@@ -318,6 +472,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.LIVE_TRACKER === 'crop' && liveDetector.kind !== 'blazeface') {
     throw new Error(`invalid configuration: LIVE_TRACKER=crop needs DETECTOR_LIVE=blazeface (got ${e.DETECTOR_LIVE}); set LIVE_TRACKER=off to run ${e.DETECTOR_LIVE} on every frame`);
   }
+  const apiKeys = readApiKeys(e.MOODWIRE_API_KEYS, e.MOODWIRE_API_KEYS_FILE);
+  const authEnabled = e.MOODWIRE_AUTH === 'on';
+  // Protected mode (as Redis's): without credentials, only this machine may connect.
+  if (authEnabled && apiKeys.length === 0 && !isLoopbackHost(e.HOST)) {
+    throw new Error(
+      `invalid configuration: HOST=${e.HOST} serves other machines, but no credentials are set: set MOODWIRE_API_KEYS (or MOODWIRE_API_KEYS_FILE), ` +
+        'or set MOODWIRE_AUTH=off to serve anyone who reaches the port without credentials',
+    );
+  }
+  if (e.INVITE_DEFAULT_TTL_SEC > e.INVITE_MAX_TTL_SEC) {
+    throw new Error(`invalid configuration: INVITE_DEFAULT_TTL_SEC=${e.INVITE_DEFAULT_TTL_SEC} is longer than INVITE_MAX_TTL_SEC=${e.INVITE_MAX_TTL_SEC}`);
+  }
+  const dataDir = fromRepoRoot(e.MOODWIRE_DATA_DIR);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -352,12 +519,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxParticipants: e.MAX_PARTICIPANTS_PER_SESSION,
       timelineMaxSamples: e.TIMELINE_MAX_SAMPLES,
       timelineMaxTracks: e.TIMELINE_MAX_TRACKS,
+      graceMs: e.SESSION_GRACE_MS,
     },
+    security: {
+      enabled: authEnabled,
+      apiKeys,
+      tokenSecret: tokenSecret(e.MOODWIRE_TOKEN_SECRET, apiKeys),
+      inviteDefaultTtlSec: e.INVITE_DEFAULT_TTL_SEC,
+      inviteMaxTtlSec: e.INVITE_MAX_TTL_SEC,
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
+      corsOrigins: parseOrigins(e.CORS_ORIGINS),
+      trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    },
+    clientLimits: {
+      maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
+      maxSessionsPerAddress: e.MAX_SESSIONS_PER_ADDRESS,
+      socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
+      maxVideoSubscriptionsPerSocket: e.MAX_VIDEO_SUBSCRIPTIONS_PER_SOCKET,
+    },
+    metrics: { port: e.METRICS_PORT || undefined, host: e.METRICS_HOST ?? e.HOST },
     tracking: { maxAgeMs: e.TRACK_MAX_AGE_MS, smoothingTauMs: e.SMOOTHING_TAU_MS, sceneCutThreshold: e.SCENE_CUT_THRESHOLD },
     clientDir: fromRepoRoot(e.CLIENT_DIR),
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     video: {
-      dataDir: fromRepoRoot(e.MOODWIRE_DATA_DIR),
+      dataDir,
       maxUploadBytes: Math.round(e.VIDEO_MAX_UPLOAD_MB * 1024 * 1024),
       sampleFps: e.VIDEO_SAMPLE_FPS,
       maxSidePx: e.VIDEO_MAX_SIDE_PX,
@@ -365,6 +550,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxQueuedJobs: e.VIDEO_MAX_QUEUED_JOBS,
       maxInFlightFrames: e.VIDEO_MAX_INFLIGHT_FRAMES,
       keepUploads: e.VIDEO_KEEP_UPLOADS,
+      uploadDir: e.VIDEO_UPLOAD_DIR ? fromRepoRoot(e.VIDEO_UPLOAD_DIR) : path.join(dataDir, 'video', 'uploads'),
+      maxDurationSec: e.VIDEO_MAX_DURATION_SEC,
+      maxFramesPerJob: e.VIDEO_MAX_FRAMES_PER_JOB,
+      maxAttempts: e.VIDEO_MAX_ATTEMPTS,
+      retentionMs: e.VIDEO_RETENTION_HOURS * 3600 * 1000,
+      maxConcurrentUploadsPerClient: e.MAX_CONCURRENT_UPLOADS_PER_CLIENT,
+      maxQueuedJobsPerClient: e.VIDEO_MAX_QUEUED_JOBS_PER_CLIENT,
     },
     ffmpeg: {
       ffmpegPath: executableSetting(e.FFMPEG_PATH),

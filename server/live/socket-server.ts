@@ -154,7 +154,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
         participant = joined;
         void socket.join(sessionRoom(joined.sessionId));
         socket.to(sessionRoom(joined.sessionId)).emit('participant:joined', { participantId: joined.id, ...(joined.name ? { name: joined.name } : {}) });
-        ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: sessions.others(joined) });
+        ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: sessions.others(joined), role: 'participant' });
       } catch (error) {
         ack(refusal(error));
       }
