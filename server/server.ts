@@ -6,8 +6,13 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { Config } from './config.ts';
-import { createApp } from './http/app.ts';
+import type { Config, SecurityConfig } from './config.ts';
+import express from 'express';
+import { createApp, metricsHandler } from './http/app.ts';
+import type { InferencePool } from './inference/worker-pool.ts';
+import { Authenticator } from './security/authenticator.ts';
+import { compileTrust } from './security/client-address.ts';
+import { OriginPolicy } from './security/origins.ts';
 import { type Inference, startInference, waitForModel } from './inference/engine.ts';
 import { attachLiveServer, type LiveServer } from './live/socket-server.ts';
 import type { SessionRegistry } from './live/sessions.ts';
@@ -25,6 +30,29 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The access-control objects HTTP and socket.io share, built from SECURITY settings. */
+export function securityParts(security: SecurityConfig): { auth: Authenticator; origins: OriginPolicy; trustProxy: (address: string, hop: number) => boolean; security: SecurityConfig } {
+  return { auth: new Authenticator(security), origins: new OriginPolicy(security), trustProxy: compileTrust(security.trustProxy), security };
+}
+
+/** METRICS_PORT: /metrics alone on its own listener, without credentials (keep it on a private address). */
+async function listenMetrics(port: number, host: string, pool: () => InferencePool | undefined, logger: Logger): Promise<HttpServer> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', metricsHandler(pool));
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  logger.info({ host: address.address, port: address.port }, 'metrics listening');
+  return server;
+}
+
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   let inference: Inference | undefined;
   const abort = new AbortController();
@@ -37,6 +65,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
   });
 
+  const { auth, origins, trustProxy } = securityParts(config.security);
+  if (!config.security.enabled) logger.warn('MOODWIRE_AUTH=off: no credential is checked; anyone who reaches this port reads and changes everything');
+  else if (!auth.keys.configured) logger.info('no API keys configured (MOODWIRE_API_KEYS): serving clients on this machine only');
+
   const app = createApp({
     analyzer: () => inference?.analyzer,
     pool: () => inference?.pool,
@@ -44,6 +76,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     clientDir: config.clientDir,
     logger,
     videoRouter: video.router,
+    auth,
+    origins,
+    security: config.security,
+    trustProxy,
+    metricsOnMainPort: config.metrics.port === undefined,
   });
   const httpServer = createServer(app);
   const { io, sessions } = attachLiveServer(httpServer, {
@@ -56,7 +93,13 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     },
     maxImageBytes: config.limits.maxImageBytes,
     logger,
+    auth,
+    origins,
+    trustProxy,
+    clientLimits: config.clientLimits,
+    canReadVideo: (id, caller) => video.canRead(id, caller.owner),
   });
+  const metricsServer = config.metrics.port === undefined ? undefined : await listenMetrics(config.metrics.port, config.metrics.host, () => inference?.pool, logger);
 
   video.events.on('progress', (event) => {
     io.to(`video:${event.id}`).emit('video:progress', { ...event });
@@ -101,6 +144,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         io.close(() => resolve());
       });
       httpServer.closeAllConnections();
+      metricsServer?.close();
+      metricsServer?.closeAllConnections();
+      sessions.clear();
       await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
       await inference?.close();
       inference = undefined;

@@ -54,6 +54,10 @@ async function newPage(b: Browser, viewport = { width: 1280, height: 800 }): Pro
   context.setDefaultNavigationTimeout(120_000);
   const page = await context.newPage();
   page.on('pageerror', (error) => pageErrors.push(error.message));
+  // The pages must work under the server's Content-Security-Policy: a blocked script, style or connection is a failure.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
+  });
   return page;
 }
 

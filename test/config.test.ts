@@ -1,6 +1,7 @@
 /** loadConfig: documented defaults, every slice parsed from one environment, the path rule, readable errors. */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_DEFAULTS, loadConfig, repoRoot } from '../server/config.ts';
@@ -17,6 +18,13 @@ describe('loadConfig', () => {
       maxQueuedJobs: 8,
       maxInFlightFrames: 4,
       keepUploads: false,
+      uploadDir: path.join(repoRoot, 'data', 'video', 'uploads'),
+      maxDurationSec: 3 * 3600,
+      maxFramesPerJob: 3 * 3600 * 5,
+      maxAttempts: 3,
+      retentionMs: 24 * 3600 * 1000,
+      maxConcurrentUploadsPerClient: 2,
+      maxQueuedJobsPerClient: 4,
     });
     assert.deepEqual(config.ffmpeg, { ffmpegPath: undefined, ffprobePath: undefined, searchPath: '' });
     assert.deepEqual(config.tracking, {
@@ -48,6 +56,41 @@ describe('loadConfig', () => {
     assert.deepEqual(config.ffmpeg, { ffmpegPath: '/opt/ffmpeg/bin/ffmpeg', ffprobePath: undefined, searchPath: '/a:/b' });
     assert.deepEqual(config.tracking, { maxAgeMs: 250, smoothingTauMs: 0, sceneCutThreshold: 45 });
     assert.equal(config.liveTracking.sceneCutThreshold, 45, 'live streams and video jobs share one threshold');
+  });
+
+  it('protected by default: loopback without keys; a public HOST needs MOODWIRE_API_KEYS or an explicit MOODWIRE_AUTH=off', () => {
+    const defaults = loadConfig({});
+    assert.equal(defaults.host, '127.0.0.1');
+    assert.deepEqual(defaults.security.apiKeys, []);
+    assert.equal(defaults.security.enabled, true);
+    assert.throws(() => loadConfig({ HOST: '0.0.0.0' }), /HOST=0\.0\.0\.0 serves other machines.*MOODWIRE_API_KEYS.*MOODWIRE_AUTH=off/);
+    assert.equal(loadConfig({ HOST: '0.0.0.0', MOODWIRE_AUTH: 'off' }).security.enabled, false);
+    assert.equal(loadConfig({ HOST: '::1' }).host, '::1');
+    const keyed = loadConfig({ HOST: '0.0.0.0', MOODWIRE_API_KEYS: 'aaaaaaaaaaaaaaaa1, bbbbbbbbbbbbbbbb2' });
+    assert.deepEqual(keyed.security.apiKeys, ['aaaaaaaaaaaaaaaa1', 'bbbbbbbbbbbbbbbb2']);
+    assert.throws(() => loadConfig({ MOODWIRE_API_KEYS: 'short' }), /MOODWIRE_API_KEYS: 1 key\(s\) shorter than 16 characters/);
+  });
+
+  it('reads API keys from MOODWIRE_API_KEYS_FILE, and derives one invite secret from the same keys', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-keys-'));
+    const file = path.join(dir, 'keys');
+    fs.writeFileSync(file, '# team keys\ncccccccccccccccc3\n\ndddddddddddddddd4\n');
+    const config = loadConfig({ MOODWIRE_API_KEYS: 'aaaaaaaaaaaaaaaa1', MOODWIRE_API_KEYS_FILE: file });
+    assert.deepEqual(config.security.apiKeys, ['aaaaaaaaaaaaaaaa1', 'cccccccccccccccc3', 'dddddddddddddddd4']);
+    // Two nodes with the same keys accept each other's invites; other keys give another secret.
+    assert.deepEqual(loadConfig({ MOODWIRE_API_KEYS_FILE: file, MOODWIRE_API_KEYS: 'aaaaaaaaaaaaaaaa1' }).security.tokenSecret, config.security.tokenSecret);
+    assert.notDeepEqual(loadConfig({ MOODWIRE_API_KEYS: 'aaaaaaaaaaaaaaaa1' }).security.tokenSecret, config.security.tokenSecret);
+    assert.throws(() => loadConfig({ MOODWIRE_API_KEYS_FILE: path.join(dir, 'missing') }), /MOODWIRE_API_KEYS_FILE=.*cannot read it \(ENOENT\)/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('checks origins, proxies and invite lifetimes', () => {
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:5173/' }).security.corsOrigins, ['https://app.example.com', 'http://localhost:5173']);
+    assert.equal(loadConfig({ CORS_ORIGINS: '*' }).security.corsOrigins, '*');
+    assert.throws(() => loadConfig({ CORS_ORIGINS: 'https://app.example.com/path' }), /CORS_ORIGINS: "https:\/\/app.example.com\/path" is not an origin/);
+    assert.equal(loadConfig({ TRUST_PROXY: '1' }).security.trustProxy, 1);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).security.trustProxy, ['loopback', '10.0.0.0/8']);
+    assert.throws(() => loadConfig({ INVITE_DEFAULT_TTL_SEC: '7200', INVITE_MAX_TTL_SEC: '3600' }), /INVITE_DEFAULT_TTL_SEC=7200 is longer than INVITE_MAX_TTL_SEC=3600/);
   });
 
   it('resolves relative paths against the repository root, not the working directory', () => {

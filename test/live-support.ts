@@ -39,11 +39,29 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 
 export type TestClient = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-export async function connectClient(url: string): Promise<TestClient> {
-  const socket: TestClient = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+export interface ConnectOptions {
+  /** the handshake's auth (an invite token or an API key) */
+  token?: string;
+  /** headers of the handshake request (Origin, X-Forwarded-For) */
+  headers?: Record<string, string>;
+  transport?: 'websocket' | 'polling';
+}
+
+/** A connected client; rejects with the connect_error (its `data` holds a refusal's code) if refused. */
+export async function connectClient(url: string, options: ConnectOptions = {}): Promise<TestClient> {
+  const socket: TestClient = connect(url, {
+    transports: [options.transport ?? 'websocket'],
+    forceNew: true,
+    reconnection: false,
+    ...(options.token ? { auth: { token: options.token } } : {}),
+    ...(options.headers ? { extraHeaders: options.headers } : {}),
+  });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
+    socket.once('connect_error', (error) => {
+      socket.close();
+      reject(error);
+    });
   });
   return socket;
 }

@@ -59,7 +59,7 @@ describe('socket contract', () => {
   });
 
   it('every error code reaches a socket as itself or, if HTTP-only, as bad_request', () => {
-    const httpOnly: ErrorCode[] = ['unsupported_media_type', 'undecodable_video', 'payload_too_large'];
+    const httpOnly: ErrorCode[] = ['unsupported_media_type', 'undecodable_video', 'payload_too_large', 'video_too_long'];
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
       const wire: WireErrorCode = toWireErrorCode(code);
       assert.equal(wire, httpOnly.includes(code) ? 'bad_request' : code);

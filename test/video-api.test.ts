@@ -15,6 +15,7 @@ import { httpErrorSchema, videoAcceptedSchema, videoJobViewSchema, type VideoTim
 import type { VideoProgressEvent } from '../contract/socket.ts';
 import { loadConfig, type VideoConfig } from '../server/config.ts';
 import { createApp } from '../server/http/app.ts';
+import { securityParts } from '../server/server.ts';
 import { type Inference, startInference } from '../server/inference/engine.ts';
 import { createVideoService, type VideoService } from '../server/video/service.ts';
 import { VideoJobStore } from '../server/video/store.ts';
@@ -66,6 +67,8 @@ async function startVideoServer(config: Partial<VideoConfig> & { dataDir: string
     clientDir: path.join(config.dataDir, 'no-client'),
     logger,
     videoRouter: service.router,
+    ...securityParts(loadConfig({}).security),
+    metricsOnMainPort: true,
   });
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,17 +1,23 @@
 /**
- * The express app: health and readiness, Prometheus metrics, single-image analysis, the video
- * API (mounted when the video service is given) and the built browser client at `/`.
+ * The express app: security headers and protected mode on everything; health and readiness
+ * (public: they hold no data), Prometheus metrics, and under /api/v1 (Origin rule, then a
+ * credential) invites, single-image analysis and the video API; the built browser client at `/`.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
 import type { InferencePool } from '../inference/worker-pool.ts';
 import { liveTensors, registry } from '../metrics/metrics.ts';
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { analyzeRouter } from './analyze-route.ts';
+import type { SecurityConfig } from '../config.ts';
+import type { Authenticator } from '../security/authenticator.ts';
+import type { OriginPolicy } from '../security/origins.ts';
 import { errorHandler } from './errors.ts';
+import { invitesRouter } from './invites-route.ts';
+import { apiOrigins, protectedMode, requireCaller, securityHeaders } from './security.ts';
 
 export interface AppDeps {
   analyzer: () => FrameAnalyzer | undefined;
@@ -21,11 +27,34 @@ export interface AppDeps {
   logger: Logger;
   /** the video service's router, mounted at /api/v1/videos */
   videoRouter?: Router;
+  auth: Authenticator;
+  origins: OriginPolicy;
+  security: Pick<SecurityConfig, 'inviteDefaultTtlSec' | 'inviteMaxTtlSec' | 'publicUrl'>;
+  /** TRUST_PROXY, compiled: decides `req.ip` */
+  trustProxy: (address: string, hop: number) => boolean;
+  /** false when METRICS_PORT serves /metrics on its own listener */
+  metricsOnMainPort: boolean;
+}
+
+/** GET /metrics: every registered metric, with the workers' live tensor count refreshed first. */
+export function metricsHandler(pool: () => InferencePool | undefined): RequestHandler {
+  return async (_req, res) => {
+    const current = pool();
+    if (current) {
+      // Tensors live in the workers; their sum is the number that grows on a leak.
+      const memory = await current.memory().catch(() => []);
+      liveTensors.set(memory.reduce((n, m) => n + m.numTensors, 0));
+    }
+    res.set('Content-Type', registry.contentType).send(await registry.metrics());
+  };
 }
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy);
+  app.use(securityHeaders());
+  app.use(protectedMode(deps.auth));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -40,16 +69,12 @@ export function createApp(deps: AppDeps): Express {
     res.json({ status: 'ready', backend: pool.backend, workers: pool.size, modelVersion: pool.modelVersion });
   });
 
-  app.get('/metrics', async (_req, res) => {
-    const pool = deps.pool();
-    if (pool) {
-      // Tensors live in the workers; their sum is the number that grows on a leak.
-      const memory = await pool.memory().catch(() => []);
-      liveTensors.set(memory.reduce((n, m) => n + m.numTensors, 0));
-    }
-    res.set('Content-Type', registry.contentType).send(await registry.metrics());
-  });
+  // With API keys, Prometheus scrapes with `authorization: {credentials: <key>}`, or uses METRICS_PORT.
+  if (deps.metricsOnMainPort) app.get('/metrics', requireCaller(deps.auth, { allowInvite: false }), metricsHandler(deps.pool));
 
+  app.use('/api', ...apiOrigins(deps.origins));
+  app.use('/api/v1/sessions', invitesRouter(deps.auth, deps.security));
+  app.use('/api/v1', requireCaller(deps.auth, { allowInvite: false }));
   app.use('/api/v1/analyze', analyzeRouter({ analyzer: deps.analyzer, maxImageBytes: deps.maxImageBytes }));
   if (deps.videoRouter) app.use('/api/v1/videos', deps.videoRouter);
   app.use('/api', (req, _res, next) => next(new AppError('not_found', `no route ${req.method} ${req.originalUrl}`)));

@@ -1,8 +1,10 @@
 /**
  * Live sessions: who is in which session, each participant's face tracker and timelines.
- * Bounded: at most `maxSessions` sessions and `maxParticipants` present participants a session;
- * timelines of participants who left are kept (up to `maxParticipants` of them) until the
- * session empties, then the session is forgotten.
+ * Bounded: at most `maxSessions` sessions, `maxParticipants` present participants a session, and
+ * `maxSessionsPerAddress` existing sessions created from one client address; timelines of
+ * participants who left are kept (up to `maxParticipants` of them) until the session empties.
+ * An empty session, timelines included, is forgotten `graceMs` later (a page that reconnects
+ * within the grace finds it), unless someone joins it again first.
  */
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../contract/errors.ts';
@@ -21,12 +23,22 @@ export interface SessionLimits {
   trackMaxAgeMs: number;
   smoothingTauMs: number;
   keyframe: KeyframePolicy;
+  /** how long an empty session is kept */
+  graceMs: number;
+}
+
+/** Who joins, beyond a name: the role its credential gives, and the address that may have to create the session. */
+export interface JoinOptions {
+  role: 'participant' | 'observer';
+  address: string;
+  maxSessionsPerAddress: number;
 }
 
 export interface Participant {
   id: string;
   name?: string;
   sessionId: string;
+  role: 'participant' | 'observer';
   present: boolean;
   tracker: FaceTracker;
   stream: LiveStream;
@@ -35,7 +47,11 @@ export interface Participant {
 
 interface Session {
   id: string;
+  /** the client address that created it (MAX_SESSIONS_PER_ADDRESS) */
+  createdBy: string;
   participants: Map<string, Participant>;
+  /** set while the session is empty: forgets it when the grace ends */
+  expiry?: NodeJS.Timeout;
 }
 
 export class SessionRegistry {
@@ -50,13 +66,17 @@ export class SessionRegistry {
     return this.#sessions.size;
   }
 
-  join(sessionId: string, name: string | undefined): Participant {
+  join(sessionId: string, name: string | undefined, options: JoinOptions): Participant {
     let session = this.#sessions.get(sessionId);
     if (!session) {
       if (this.#sessions.size >= this.#limits.maxSessions) {
         throw new AppError('too_many_sessions', `the server holds its maximum of ${this.#limits.maxSessions} sessions`);
       }
-      session = { id: sessionId, participants: new Map() };
+      const created = [...this.#sessions.values()].filter((s) => s.createdBy === options.address).length;
+      if (created >= options.maxSessionsPerAddress) {
+        throw new AppError('rate_limited', `this address already created ${created} sessions that still exist (at most ${options.maxSessionsPerAddress})`);
+      }
+      session = { id: sessionId, createdBy: options.address, participants: new Map() };
       this.#sessions.set(sessionId, session);
     }
     const present = [...session.participants.values()].filter((p) => p.present).length;
@@ -64,10 +84,13 @@ export class SessionRegistry {
       if (session.participants.size === 0) this.#sessions.delete(sessionId);
       throw new AppError('session_full', `session ${sessionId} is full (${this.#limits.maxParticipants} participants)`);
     }
+    clearTimeout(session.expiry);
+    session.expiry = undefined;
     const participant: Participant = {
       id: randomUUID(),
       name,
       sessionId,
+      role: options.role,
       present: true,
       tracker: new FaceTracker({ maxAgeMs: this.#limits.trackMaxAgeMs, smoothingTauMs: this.#limits.smoothingTauMs }),
       stream: new LiveStream(this.#limits.keyframe),
@@ -83,9 +106,28 @@ export class SessionRegistry {
     const session = this.#sessions.get(participant.sessionId);
     if (!session) return;
     participant.present = false;
-    if (![...session.participants.values()].some((p) => p.present)) this.#sessions.delete(session.id);
+    if (![...session.participants.values()].some((p) => p.present)) this.#expireLater(session);
     else this.#forgetOldLeavers(session);
     activeSessions.set(this.#sessions.size);
+  }
+
+  /** Forgets every session now (server shutdown). */
+  clear(): void {
+    for (const session of this.#sessions.values()) clearTimeout(session.expiry);
+    this.#sessions.clear();
+    activeSessions.set(0);
+  }
+
+  #expireLater(session: Session): void {
+    clearTimeout(session.expiry);
+    const forget = (): void => {
+      if (this.#sessions.get(session.id) !== session) return;
+      this.#sessions.delete(session.id);
+      activeSessions.set(this.#sessions.size);
+    };
+    if (this.#limits.graceMs === 0) return forget();
+    session.expiry = setTimeout(forget, this.#limits.graceMs);
+    session.expiry.unref();
   }
 
   others(participant: Participant): ParticipantInfo[] {

@@ -13,6 +13,12 @@ import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { LatestFrameGate } from './backpressure.ts';
 import type { Ack, ClientToServerEvents, FrameResult, ServerToClientEvents, WireError } from '../../contract/socket.ts';
 import { describeIssue, frameSchema, joinSchema, leaveSchema, timelineSchema, videoSubscribeSchema } from '../../contract/socket-schemas.ts';
+import type { ClientLimitsConfig } from '../config.ts';
+import type { Authenticator } from '../security/authenticator.ts';
+import type { Caller } from '../security/caller.ts';
+import type { OriginPolicy } from '../security/origins.ts';
+import { EventRate } from './event-rate.ts';
+import { handshakeAuth, originCheck, type SocketData } from './handshake.ts';
 import { type Participant, SessionRegistry, type SessionLimits } from './sessions.ts';
 
 export interface LiveDeps {
@@ -21,10 +27,16 @@ export interface LiveDeps {
   limits: SessionLimits;
   maxImageBytes: number;
   logger: Logger;
+  auth: Authenticator;
+  origins: OriginPolicy;
+  trustProxy: (address: string, hop: number) => boolean;
+  clientLimits: ClientLimitsConfig;
+  /** Whether the caller may follow this video job's progress (its owner); false for unknown jobs. */
+  canReadVideo: (jobId: string, caller: Caller) => boolean;
 }
 
-export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents>;
-type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
 interface PendingFrame {
   seq: number;
@@ -37,6 +49,14 @@ interface PendingFrame {
 }
 
 const sessionRoom = (sessionId: string): string => `session:${sessionId}`;
+
+/** The role `caller` joins `sessionId` with; an invite opens its own session only, until it expires. */
+function admitToSession(caller: Caller, sessionId: string): 'participant' | 'observer' {
+  if (!caller.invite) return 'participant';
+  if (caller.invite.expiresAt <= Date.now()) throw new AppError('unauthorized', 'the invite has expired; ask for a new one');
+  if (caller.invite.sessionId !== sessionId) throw new AppError('forbidden', `this invite is for another session, not ${sessionId}`);
+  return caller.invite.role;
+}
 
 const LEFT_BEFORE_ANALYSED = 'left the session before the frame was analysed';
 
@@ -61,12 +81,19 @@ function parse<S extends z.ZodType>(schema: S, payload: unknown): z.infer<S> {
  * typed by the event map: the client's callback when it sent one (also when it sent a callback
  * alone, without a payload), else a no-op, so a bad client never crashes the server.
  */
-function onEvent<E extends keyof ClientToServerEvents>(socket: LiveSocket, event: E, handler: (payload: unknown, ack: AckOf<E>) => void): void {
+function onEvent<E extends keyof ClientToServerEvents>(socket: LiveSocket, event: E, rate: EventRate, handler: (payload: unknown, ack: AckOf<E>) => void): void {
   const listener = (...args: unknown[]): void => {
     const [first, second] = args;
     const callback = typeof second === 'function' ? second : typeof first === 'function' ? first : undefined;
     const noAck: AckOf<E> = () => undefined;
-    handler(typeof first === 'function' ? undefined : first, typeof callback === 'function' ? (callback as AckOf<E>) : noAck);
+    const ack = typeof callback === 'function' ? (callback as AckOf<E>) : noAck;
+    if (!rate.take()) {
+      if (event === 'frame') framesDropped.inc({ reason: 'rate_limited' });
+      // Every ack type accepts a refusal.
+      (ack as (result: Ack<never>) => void)(refusal(new AppError('rate_limited', `more than ${rate.perSecond} events a second from this socket`)));
+      return;
+    }
+    handler(typeof first === 'function' ? undefined : first, ack);
   };
   // Widened from E: socket.io types a listener of a generic event name as `never`.
   const name: keyof ClientToServerEvents = event;
@@ -77,12 +104,17 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
   const io: LiveServer = new Server(httpServer, {
     // Room for an oversized image to arrive and be refused with a clear answer instead of a disconnect.
     maxHttpBufferSize: deps.maxImageBytes * 2 + 64 * 1024,
-    cors: { origin: true },
+    // CORS headers for allowed origins only; allowRequest refuses the others on every transport.
+    cors: { origin: (origin, callback) => callback(null, origin !== undefined && deps.origins.isAllowedCrossOrigin(origin)) },
+    allowRequest: originCheck(deps.origins),
   });
   const sessions = new SessionRegistry(deps.limits);
+  io.use(handshakeAuth({ auth: deps.auth, trustProxy: deps.trustProxy, maxConnectionsPerAddress: deps.clientLimits.maxConnectionsPerAddress }));
 
   io.on('connection', (socket: LiveSocket) => {
     connectedSockets.inc();
+    const caller = socket.data.caller;
+    const rate = new EventRate(deps.clientLimits.socketEventsPerSecond);
     let participant: Participant | undefined;
 
     const analyse = async (frame: PendingFrame): Promise<void> => {
@@ -142,25 +174,26 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       socket.to(sessionRoom(left.sessionId)).emit('participant:left', { participantId: left.id, ...(left.name ? { name: left.name } : {}) });
     };
 
-    onEvent(socket, 'session:join', (payload, ack) => {
+    onEvent(socket, 'session:join', rate, (payload, ack) => {
       try {
         const parsed = joinSchema.safeParse(payload);
         if (!parsed.success) {
           const badId = typeof payload === 'object' && payload !== null && 'sessionId' in payload;
           throw new AppError(badId ? 'invalid_session_id' : 'invalid_payload', describeIssue(parsed.error));
         }
+        const role = admitToSession(caller, parsed.data.sessionId);
         leave();
-        const joined = sessions.join(parsed.data.sessionId, parsed.data.name);
+        const joined = sessions.join(parsed.data.sessionId, parsed.data.name, { role, address: caller.address, maxSessionsPerAddress: deps.clientLimits.maxSessionsPerAddress });
         participant = joined;
         void socket.join(sessionRoom(joined.sessionId));
         socket.to(sessionRoom(joined.sessionId)).emit('participant:joined', { participantId: joined.id, ...(joined.name ? { name: joined.name } : {}) });
-        ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: sessions.others(joined), role: 'participant' });
+        ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: sessions.others(joined), role });
       } catch (error) {
         ack(refusal(error));
       }
     });
 
-    onEvent(socket, 'session:leave', (payload, ack) => {
+    onEvent(socket, 'session:leave', rate, (payload, ack) => {
       try {
         parse(leaveSchema, payload);
         leave();
@@ -170,7 +203,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       }
     });
 
-    onEvent(socket, 'frame', (payload, ack) => {
+    onEvent(socket, 'frame', rate, (payload, ack) => {
       const receivedAt = performance.now();
       // Every frame that arrives, counted before anything may refuse it (invalid, not joined, too
       // large, superseded, not ready, queue full); the analyzer does not count again.
@@ -178,6 +211,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       try {
         const frame = parse(frameSchema, payload);
         if (!participant) throw new AppError('not_joined', 'send session:join before frames');
+        if (participant.role === 'observer') throw new AppError('forbidden', 'observers watch the session; their frames are not analysed');
         const image = frame.image instanceof Uint8Array ? frame.image : new Uint8Array(frame.image);
         if (image.byteLength > deps.maxImageBytes) {
           throw new AppError('image_too_large', `the image has ${image.byteLength} bytes, the limit is ${deps.maxImageBytes}`);
@@ -189,7 +223,7 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       }
     });
 
-    onEvent(socket, 'timeline:get', (payload, ack) => {
+    onEvent(socket, 'timeline:get', rate, (payload, ack) => {
       try {
         const request = parse(timelineSchema, payload);
         if (!participant) throw new AppError('not_joined', 'send session:join before timeline:get');
@@ -202,10 +236,17 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       }
     });
 
-    onEvent(socket, 'video:subscribe', (payload, ack) => {
+    onEvent(socket, 'video:subscribe', rate, (payload, ack) => {
       try {
         const { id } = parse(videoSubscribeSchema, payload);
-        void socket.join(`video:${id}`);
+        // Another owner's job answers as a missing one does.
+        if (!deps.canReadVideo(id, caller)) throw new AppError('not_found', 'no such video job');
+        const room = `video:${id}`;
+        const subscribed = [...socket.rooms].filter((r) => r.startsWith('video:')).length;
+        if (!socket.rooms.has(room) && subscribed >= deps.clientLimits.maxVideoSubscriptionsPerSocket) {
+          throw new AppError('rate_limited', `a socket follows at most ${deps.clientLimits.maxVideoSubscriptionsPerSocket} video jobs`);
+        }
+        void socket.join(room);
         ack({ ok: true, id });
       } catch (error) {
         ack(refusal(error));

@@ -33,6 +33,8 @@ export interface VideoService {
   start(): Promise<void>;
   /** Stops ffmpeg children and running jobs (they resume on the next start), closes the db. */
   close(): Promise<void>;
+  /** Whether `owner` may read job `id` (false for a missing job, and before start). */
+  canRead(id: string, owner: string): boolean;
 }
 
 /** The slices of the Config the video service reads. */
@@ -200,6 +202,9 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         }
         emit(store.get(job.id)!);
       }
+    },
+    canRead(id, _owner) {
+      return store?.get(id) !== undefined;
     },
     async close() {
       await queue?.close();
