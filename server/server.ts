@@ -24,6 +24,8 @@ export interface RunningServer {
   sessions: SessionRegistry;
   /** http://host:port */
   url: string;
+  /** http://host:port of the METRICS_PORT listener, when there is one */
+  metricsUrl: string | undefined;
   /** resolves when models are loaded and warmed up (rejects if they fail) */
   ready: Promise<Inference>;
   inference(): Inference | undefined;
@@ -136,6 +138,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     io,
     sessions,
     url,
+    metricsUrl: metricsServer ? `http://${config.metrics.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
     ready,
     inference: () => inference,
     async close() {
