@@ -11,6 +11,7 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoin
 import { classCounts, FER_PIXELS, FER_SIDE, readFer2013, type FerSplit } from './data/fer2013.ts';
 import { argmaxRows, evaluatePredictions, formatEvaluation } from './evaluation.ts';
 import { flopsPerFace } from './model/vgg.ts';
+import { DEFAULT_CANDIDATE_DIR, promote, PromotionRefused, SERVED_MODEL_DIR } from './promote.ts';
 import { DEFAULT_DATA, isMainModule, REPO_ROOT } from './paths.ts';
 import { Replica } from './replica-pool.ts';
 import { classWeightsFor, learningRateAt } from './schedule.ts';
@@ -386,9 +387,11 @@ export function withRunDefaults(o: Omit<TrainOptions, 'lowResEpochs'> & { lowRes
 
 export function trainCommand(): Command {
   return new Command('train')
-    .description('Train the VGG16-topology emotion model on FER2013 and write models/emotion/')
+    .description('Train the VGG16-topology emotion model on FER2013 into a candidate folder (models/candidate/); --promote serves it if it is not worse')
     .option('--data <file>', 'FER2013 csv or csv.gz (emotion,pixels,Usage)', DEFAULT_DATA)
-    .option('--out <dir>', 'where the best model, card.json and README.md go', path.join(REPO_ROOT, 'models/emotion'))
+    .option('--out <dir>', 'where the best model, card.json and README.md go (a candidate: the server does not serve it until promoted)', DEFAULT_CANDIDATE_DIR)
+    .option('--promote', 'after training, serve the candidate (models/emotion/) if it is not worse on PublicTest than the served model', false)
+    .option('--force-promote', 'with --promote: serve it even if it scores worse', false)
     .option('--width <multiplier>', 'VGG16 width multiplier (1 = 64..512 filters)', positiveNumber, 0.25)
     .option('--epochs <n>', 'epochs', positiveInt, 26)
     .option('--batch <n>', 'global batch size (split across workers)', positiveInt, 64)
@@ -422,14 +425,24 @@ export function trainCommand(): Command {
 async function main(): Promise<void> {
   const command = trainCommand();
   command.parse(process.argv);
-  const o = withRunDefaults(command.opts<TrainOptions>());
+  const raw = command.opts<TrainOptions & { promote: boolean; forcePromote: boolean }>();
+  const o = withRunDefaults(raw);
   if (!o.resume) await rm(o.checkpointDir, { recursive: true, force: true });
-  await train({ ...o, data: path.resolve(o.data), out: path.resolve(o.out) });
+  const out = path.resolve(o.out);
+  if (out === SERVED_MODEL_DIR && !raw.promote) {
+    process.stderr.write(`train: writing straight into ${SERVED_MODEL_DIR}: a running server reloads every new best epoch of this run\n`);
+  }
+  await train({ ...o, data: path.resolve(o.data), out });
+  if (raw.promote && out !== SERVED_MODEL_DIR) {
+    await promote(out, { target: SERVED_MODEL_DIR, data: path.resolve(o.data), force: raw.forcePromote, backend: o.backend });
+  } else if (out !== SERVED_MODEL_DIR) {
+    process.stderr.write(`train: the candidate is in ${out}; the server still serves ${SERVED_MODEL_DIR}. To serve the candidate if it is not worse on PublicTest: npm run promote -- ${path.relative(process.cwd(), out) || out}\n`);
+  }
 }
 
 if (isMainModule(import.meta.url)) {
   main().catch((error: unknown) => {
     process.stderr.write(`train: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    process.exitCode = error instanceof PromotionRefused ? 2 : 1;
   });
 }
