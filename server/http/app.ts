@@ -16,6 +16,8 @@ import { errorHandler } from './errors.ts';
 export interface AppDeps {
   analyzer: () => FrameAnalyzer | undefined;
   pool: () => InferencePool | undefined;
+  /** true once shutdown began: /readyz says 503 stopping, uploads are refused shutting_down (unset: never) */
+  stopping?: () => boolean;
   maxImageBytes: number;
   clientDir: string;
   logger: Logger;
@@ -32,6 +34,10 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.get('/readyz', (_req, res) => {
+    if (deps.stopping?.() === true) {
+      res.status(503).json({ status: 'stopping' });
+      return;
+    }
     const pool = deps.pool();
     if (!pool || !deps.analyzer()) {
       res.status(503).json({ status: 'starting' });
@@ -50,6 +56,9 @@ export function createApp(deps: AppDeps): Express {
     res.set('Content-Type', registry.contentType).send(await registry.metrics());
   });
 
+  app.use('/api/v1/analyze', (_req, _res, next) => {
+    next(deps.stopping?.() === true ? new AppError('shutting_down', 'the server is shutting down: no new images') : undefined);
+  });
   app.use('/api/v1/analyze', analyzeRouter({ analyzer: deps.analyzer, maxImageBytes: deps.maxImageBytes }));
   if (deps.videoRouter) app.use('/api/v1/videos', deps.videoRouter);
   app.use('/api', (req, _res, next) => next(new AppError('not_found', `no route ${req.method} ${req.originalUrl}`)));
