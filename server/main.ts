@@ -1,10 +1,14 @@
 /**
  * Composition root: configuration, logger, server. A bad setting, or an address it cannot listen
  * on, ends the process with one line on stderr and status 1 (no stack trace). Once listening it
- * logs the URL of the live page. On SIGINT/SIGTERM it closes the server: sockets
- * are disconnected (frames still in analysis are not answered), running video jobs stop and are
- * resumed by the next start, the inference workers end. If that takes longer than
- * SHUTDOWN_GRACE_MS the process exits with status 1 anyway.
+ * logs the URL of the live page. On SIGINT/SIGTERM it closes the server (RunningServer.close):
+ * from then on new live frames and uploads are answered `shutting_down` and /readyz says 503
+ * `stopping`; a live frame waiting behind another is answered `shutting_down`; each live frame
+ * already in analysis is answered, waiting at most SHUTDOWN_GRACE_MS minus a margin
+ * (drainBudgetMs: 4 s of the default 5 s); a frame still in analysis after that gets no answer.
+ * Then sockets are disconnected, uploads in progress are cut off, running video jobs stop and are
+ * resumed by the next start, and the inference workers end. If all that takes longer than
+ * SHUTDOWN_GRACE_MS the process exits with status 1 anyway; otherwise with status 0.
  */
 import { pino } from 'pino';
 import { type Config, loadConfig } from './config.ts';

@@ -29,6 +29,14 @@ export interface RunningServer {
   /** resolves when models are loaded and warmed up (rejects if they fail) */
   ready: Promise<Inference>;
   inference(): Inference | undefined;
+  /** true once close() began */
+  stopping(): boolean;
+  /**
+   * Shuts down: stops taking frames (new ones, and uploads, are answered `shutting_down`; /readyz
+   * says 503 `stopping`), waits until every live frame in analysis is answered (at most
+   * `drainBudgetMs(SHUTDOWN_GRACE_MS)`), then closes sockets, video jobs and the workers.
+   * Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -55,8 +63,18 @@ async function listenMetrics(port: number, host: string, pool: () => InferencePo
   return server;
 }
 
+/**
+ * How long close() waits for live frames in analysis: the grace minus a margin (half of it, at
+ * most 1 s) for closing sockets, video jobs and workers, so main.ts's forced exit at
+ * SHUTDOWN_GRACE_MS is not reached by a drain alone.
+ */
+export function drainBudgetMs(shutdownGraceMs: number): number {
+  return Math.max(0, shutdownGraceMs - Math.min(1000, shutdownGraceMs / 2));
+}
+
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   let inference: Inference | undefined;
+  let stopping = false;
   const abort = new AbortController();
 
   // Video jobs share the analyzer (video frames have the lowest priority in the pool and batcher)
@@ -74,6 +92,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const app = createApp({
     analyzer: () => inference?.analyzer,
     pool: () => inference?.pool,
+    stopping: () => stopping,
     maxImageBytes: config.limits.maxImageBytes,
     clientDir: config.clientDir,
     logger,
@@ -85,7 +104,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metricsOnMainPort: config.metrics.port === undefined,
   });
   const httpServer = createServer(app);
-  const { io, sessions } = attachLiveServer(httpServer, {
+  const { io, sessions, drain } = attachLiveServer(httpServer, {
     analyzer: () => inference?.analyzer,
     limits: {
       ...config.sessions,
@@ -133,6 +152,26 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })();
   ready.catch((error: unknown) => logger.error({ err: error }, 'inference failed to start'));
 
+  let closing: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    stopping = true;
+    abort.abort();
+    const drained = await drain(performance.now() + drainBudgetMs(config.shutdownGraceMs));
+    const report = { inFlight: drained.inFlight, refused: drained.refused, drainMs: Math.round(drained.ms) };
+    if (drained.answered) logger.info(report, 'live frames in analysis answered');
+    else logger.warn(report, 'live frames still in analysis at the drain deadline are not answered');
+    await new Promise<void>((resolve) => {
+      io.close(() => resolve());
+    });
+    httpServer.closeAllConnections();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
+    sessions.clear();
+    await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
+    await inference?.close();
+    inference = undefined;
+  };
+
   return {
     httpServer,
     io,
@@ -141,18 +180,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metricsUrl: metricsServer ? `http://${config.metrics.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
     ready,
     inference: () => inference,
-    async close() {
-      abort.abort();
-      await new Promise<void>((resolve) => {
-        io.close(() => resolve());
-      });
-      httpServer.closeAllConnections();
-      metricsServer?.close();
-      metricsServer?.closeAllConnections();
-      sessions.clear();
-      await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
-      await inference?.close();
-      inference = undefined;
+    stopping: () => stopping,
+    close() {
+      closing ??= close();
+      return closing;
     },
   };
 }

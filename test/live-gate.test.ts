@@ -56,6 +56,38 @@ describe('LatestFrameGate', () => {
     assert.deepEqual(processed, [2, 3]);
     assert.deepEqual(dropped, [[4, 'disconnected'], [5, 'disconnected']]);
   });
+
+  it('idle() resolves once the frame in flight is done; closing for shutdown answers the waiting and later frames shutting_down', async () => {
+    const processed: number[] = [];
+    const dropped: [number, string][] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const gate = new LatestFrameGate<number>(
+      async (n) => {
+        await held;
+        processed.push(n);
+      },
+      (n, reason) => dropped.push([n, reason]),
+    );
+    let idleNow = false;
+    await gate.idle().then(() => (idleNow = true));
+    assert.equal(idleNow, true, 'an unused gate is idle at once');
+    gate.offer(1);
+    gate.offer(2);
+    let idle = false;
+    const idlePromise = gate.idle().then(() => (idle = true));
+    gate.close('shutting_down');
+    gate.offer(3);
+    gate.close(); // a disconnect afterwards keeps the first reason
+    gate.offer(4);
+    assert.deepEqual(dropped, [[2, 'shutting_down'], [3, 'shutting_down'], [4, 'shutting_down']]);
+    await sleep(20);
+    assert.equal(idle, false, 'idle before the frame in flight finished');
+    release();
+    await idlePromise;
+    assert.deepEqual(processed, [1]);
+    assert.equal(gate.inFlight, false);
+  });
 });
 
 describe('ParticipantTimelines', () => {

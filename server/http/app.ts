@@ -22,6 +22,8 @@ import { apiOrigins, protectedMode, requireCaller, securityHeaders } from './sec
 export interface AppDeps {
   analyzer: () => FrameAnalyzer | undefined;
   pool: () => InferencePool | undefined;
+  /** true once shutdown began: /readyz says 503 stopping, uploads are refused shutting_down (unset: never) */
+  stopping?: () => boolean;
   maxImageBytes: number;
   clientDir: string;
   logger: Logger;
@@ -61,6 +63,10 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.get('/readyz', (_req, res) => {
+    if (deps.stopping?.() === true) {
+      res.status(503).json({ status: 'stopping' });
+      return;
+    }
     const pool = deps.pool();
     if (!pool || !deps.analyzer()) {
       res.status(503).json({ status: 'starting' });
@@ -72,6 +78,9 @@ export function createApp(deps: AppDeps): Express {
   // With API keys, Prometheus scrapes with `authorization: {credentials: <key>}`, or uses METRICS_PORT.
   if (deps.metricsOnMainPort) app.get('/metrics', requireCaller(deps.auth, { allowInvite: false }), metricsHandler(deps.pool));
 
+  app.use('/api/v1/analyze', (_req, _res, next) => {
+    next(deps.stopping?.() === true ? new AppError('shutting_down', 'the server is shutting down: no new images') : undefined);
+  });
   app.use('/api', ...apiOrigins(deps.origins));
   app.use('/api/v1/sessions', invitesRouter(deps.auth, deps.security));
   app.use('/api/v1', requireCaller(deps.auth, { allowInvite: false }));

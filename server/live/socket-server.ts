@@ -38,6 +38,17 @@ export interface LiveDeps {
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type LiveSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 
+/** What `drain` did. */
+export interface DrainReport {
+  /** frames in analysis when the drain began (one per socket at most) */
+  inFlight: number;
+  /** frames that waited behind those, answered `shutting_down` */
+  refused: number;
+  /** every frame in analysis was answered before the deadline */
+  answered: boolean;
+  ms: number;
+}
+
 interface PendingFrame {
   seq: number;
   ts: number | undefined;
@@ -100,7 +111,20 @@ function onEvent<E extends keyof ClientToServerEvents>(socket: LiveSocket, event
   socket.on(name, listener);
 }
 
-export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: LiveServer; sessions: SessionRegistry } {
+export function attachLiveServer(
+  httpServer: HttpServer,
+  deps: LiveDeps,
+): {
+  io: LiveServer;
+  sessions: SessionRegistry;
+  /**
+   * Shutdown's first step: from now on every new frame is answered `shutting_down`, a frame
+   * waiting behind another is answered `shutting_down` at once, and the promise resolves when each
+   * frame in analysis has been answered, or at `deadlineMs` (a performance.now() time) if sooner.
+   * Sockets stay connected; closing them is the caller's next step.
+   */
+  drain(deadlineMs: number): Promise<DrainReport>;
+} {
   const io: LiveServer = new Server(httpServer, {
     // Room for an oversized image to arrive and be refused with a clear answer instead of a disconnect.
     maxHttpBufferSize: deps.maxImageBytes * 2 + 64 * 1024,
@@ -110,6 +134,9 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
   });
   const sessions = new SessionRegistry(deps.limits);
   io.use(handshakeAuth({ auth: deps.auth, trustProxy: deps.trustProxy, maxConnectionsPerAddress: deps.clientLimits.maxConnectionsPerAddress }));
+  // Shutdown (drain): the gate of every connected socket, and whether new frames are refused.
+  const gates = new Set<LatestFrameGate<PendingFrame>>();
+  let draining = false;
 
   io.on('connection', (socket: LiveSocket) => {
     connectedSockets.inc();
@@ -152,6 +179,11 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
     };
     const gate = new LatestFrameGate<PendingFrame>(analyse, (frame, reason) => {
       framesDropped.inc({ reason });
+      if (reason === 'shutting_down') {
+        errorsTotal.inc({ code: 'shutting_down' });
+        frame.ack({ ok: false, error: { code: 'shutting_down', message: `frame ${frame.seq} was not analysed: the server is shutting down` } });
+        return;
+      }
       errorsTotal.inc({ code: 'frame_dropped' });
       frame.ack({
         ok: false,
@@ -164,6 +196,8 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
         },
       });
     });
+    gates.add(gate);
+    if (draining) gate.close('shutting_down');
 
     const leave = (): void => {
       if (!participant) return;
@@ -208,6 +242,11 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
       // Every frame that arrives, counted before anything may refuse it (invalid, not joined, too
       // large, superseded, not ready, queue full); the analyzer does not count again.
       framesReceived.inc({ source: 'live' });
+      if (draining) {
+        framesDropped.inc({ reason: 'shutting_down' });
+        ack(refusal(new AppError('shutting_down', 'the server is shutting down: no new frames')));
+        return;
+      }
       try {
         const frame = parse(frameSchema, payload);
         if (!participant) throw new AppError('not_joined', 'send session:join before frames');
@@ -255,10 +294,29 @@ export function attachLiveServer(httpServer: HttpServer, deps: LiveDeps): { io: 
 
     socket.on('disconnect', () => {
       connectedSockets.dec();
+      gates.delete(gate);
       gate.close();
       leave();
     });
   });
 
-  return { io, sessions };
+  const drain = async (deadlineMs: number): Promise<DrainReport> => {
+    const started = performance.now();
+    draining = true;
+    const open = [...gates];
+    const inFlight = open.filter((gate) => gate.inFlight).length;
+    const refused = open.filter((gate) => gate.waiting).length;
+    for (const gate of open) gate.close('shutting_down');
+    let timer: NodeJS.Timeout | undefined;
+    const answered = await Promise.race([
+      Promise.all(open.map((gate) => gate.idle())).then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.max(0, deadlineMs - performance.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+    return { inFlight, refused, answered, ms: performance.now() - started };
+  };
+
+  return { io, sessions, drain };
 }

@@ -22,7 +22,9 @@ export async function decodeImage(image: Uint8Array, limits: DecodeLimits): Prom
   }
   let metadata: sharp.Metadata;
   try {
-    metadata = await sharp(image).metadata();
+    // Only the header is read here, so sharp's own pixel limit (which would refuse a header that
+    // claims 100000x100000 as if it were corrupt) is off: the size check below answers it.
+    metadata = await sharp(image, { limitInputPixels: false }).metadata();
   } catch {
     throw new AppError('undecodable_image', 'the bytes are not a JPEG, PNG or WebP image');
   }
@@ -43,7 +45,12 @@ export async function decodeImage(image: Uint8Array, limits: DecodeLimits): Prom
     const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-  } catch {
+  } catch (error) {
+    // Should libvips still refuse the pixels by its limit (the same limit as the header check
+    // above, so only where the decoder finds more than the header said), the same answer.
+    if (error instanceof Error && /pixel limit/i.test(error.message)) {
+      throw new AppError('image_too_large', `the image has more pixels than the limit of ${limits.maxImagePixels}`);
+    }
     throw new AppError('undecodable_image', 'the image could not be decoded (truncated or corrupt)');
   }
 }
