@@ -3,7 +3,7 @@
  * (public: they hold no data), Prometheus metrics, and under /api/v1 (Origin rule, then a
  * credential) invites, single-image analysis and the video API; the built browser client at `/`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Logger } from 'pino';
@@ -15,9 +15,12 @@ import { analyzeRouter } from './analyze-route.ts';
 import type { SecurityConfig } from '../config.ts';
 import type { Authenticator } from '../security/authenticator.ts';
 import type { OriginPolicy } from '../security/origins.ts';
+import { getAbsoluteFSPath } from 'swagger-ui-dist';
+import { repoRoot } from '../config.ts';
 import { errorHandler } from './errors.ts';
+import { openApiDocument } from './openapi.ts';
 import { invitesRouter } from './invites-route.ts';
-import { apiOrigins, protectedMode, requireCaller, securityHeaders } from './security.ts';
+import { apiDocsStyles, apiOrigins, protectedMode, requireCaller, securityHeaders } from './security.ts';
 
 export interface AppDeps {
   analyzer: () => FrameAnalyzer | undefined;
@@ -51,6 +54,13 @@ export function metricsHandler(pool: () => InferencePool | undefined): RequestHa
   };
 }
 
+const PACKAGE_VERSION = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+const SWAGGER_INITIALIZER = `window.onload = () => {
+  window.ui = SwaggerUIBundle({ url: '/api/v1/openapi.json', dom_id: '#swagger-ui', deepLinking: true, presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: 'StandaloneLayout' });
+};
+`;
+
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -82,11 +92,23 @@ export function createApp(deps: AppDeps): Express {
     next(deps.stopping?.() === true ? new AppError('shutting_down', 'the server is shutting down: no new images') : undefined);
   });
   app.use('/api', ...apiOrigins(deps.origins));
+  // The API's description holds no data: no credential needed.
+  const openApi = openApiDocument(PACKAGE_VERSION);
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(openApi);
+  });
   app.use('/api/v1/sessions', invitesRouter(deps.auth, deps.security));
   app.use('/api/v1', requireCaller(deps.auth, { allowInvite: false }));
   app.use('/api/v1/analyze', analyzeRouter({ analyzer: deps.analyzer, maxImageBytes: deps.maxImageBytes }));
   if (deps.videoRouter) app.use('/api/v1/videos', deps.videoRouter);
   app.use('/api', (req, _res, next) => next(new AppError('not_found', `no route ${req.method} ${req.originalUrl}`)));
+
+  // Swagger UI (npm swagger-ui-dist, served from node_modules) on the document above; our own
+  // initializer replaces the package's demo one, which points at a remote petstore.
+  app.get('/api-docs/swagger-initializer.js', (_req, res) => {
+    res.type('application/javascript').send(SWAGGER_INITIALIZER);
+  });
+  app.use('/api-docs', apiDocsStyles(), express.static(getAbsoluteFSPath(), { index: 'index.html' }));
 
   // Checked per request, so a client built after the server started is served without a restart.
   app.use(express.static(deps.clientDir));

@@ -17,26 +17,33 @@ import type { OriginPolicy } from '../security/origins.ts';
  * chart snapshots as blob:/data: images, sockets to the same origin. No upgrade-insecure-requests:
  * the server speaks plain HTTP unless a proxy in front adds TLS.
  */
+const CSP_DIRECTIVES = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:', 'blob:'],
+  mediaSrc: ["'self'", 'blob:', 'mediastream:'],
+  connectSrc: ["'self'"],
+  objectSrc: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+};
+
 export function securityHeaders(): RequestHandler {
   return helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'", 'data:', 'blob:'],
-        mediaSrc: ["'self'", 'blob:', 'mediastream:'],
-        connectSrc: ["'self'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'none'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-      },
-    },
+    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
     referrerPolicy: { policy: 'no-referrer' },
     strictTransportSecurity: false,
   });
+}
+
+/**
+ * The CSP of the Swagger UI page: as everywhere, but inline styles allowed (Swagger UI injects a
+ * <style> element; its scripts still come only from the server).
+ */
+export function apiDocsStyles(): RequestHandler {
+  return helmet.contentSecurityPolicy({ useDefaults: false, directives: { ...CSP_DIRECTIVES, styleSrc: ["'self'", "'unsafe-inline'"] } });
 }
 
 /** Protected mode: without API keys only this machine's clients are served (pages included). */
