@@ -3,9 +3,10 @@
  * the thumbnails of two frames. Camera motion and expressions change a 32x32 thumbnail a little;
  * a cut to another shot changes most of it. Pure TypeScript, a fraction of a millisecond a frame.
  */
+import { THUMBNAIL_SIDE } from '../../contract/thumbnails.ts';
 import type { RgbFrame } from './types.ts';
 
-export const THUMBNAIL_SIDE = 32;
+export { THUMBNAIL_SIDE, thumbnailDifference } from '../../contract/thumbnails.ts';
 
 /** side x side grey levels (BT.601 luma, 0..255), each the mean of its block of source pixels. */
 export function greyThumbnail(frame: RgbFrame, side = THUMBNAIL_SIDE): Uint8Array {
@@ -26,12 +27,4 @@ export function greyThumbnail(frame: RgbFrame, side = THUMBNAIL_SIDE): Uint8Arra
   const out = new Uint8Array(side * side);
   for (let c = 0; c < out.length; c++) out[c] = counts[c]! > 0 ? Math.round(sums[c]! / counts[c]!) : 0;
   return out;
-}
-
-/** Mean absolute difference of two thumbnails of the same side, in grey levels (0..255). */
-export function thumbnailDifference(a: Uint8Array, b: Uint8Array): number {
-  if (a.length !== b.length || a.length === 0) throw new Error(`thumbnails differ in size (${a.length} vs ${b.length})`);
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i]! - b[i]!);
-  return sum / a.length;
 }
