@@ -1,10 +1,10 @@
 /**
  * The browser pages against a real server with API keys (MOODWIRE_API_KEYS), in Debian chromium
  * via playwright-core with the fake camera of client-browser.test.ts: the live page without a
- * credential asks for an invite or a key; an invite link joins its session and streams, leaves the
- * address bar and survives a reload; the page makes an observer invite whose page watches without
- * sending frames; the upload page asks for a key, refuses a wrong one, and analyses a short video.
- * Screenshots go to test-artifacts/client-auth/.
+ * credential asks for an invite or a key; an invite is refused for another session; an invite
+ * link joins its session and streams, leaves the address bar and survives a reload; the page makes
+ * an observer invite whose page watches without sending frames; the upload page asks for a key,
+ * refuses a wrong one, and analyses a short video. Screenshots go to test-artifacts/client-auth/.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -105,6 +105,15 @@ describe('browser pages with API keys (chromium, real server)', { timeout: 600_0
   });
 
   const session = `auth-${Date.now().toString(36)}`;
+  const makeInvite = async (sessionId: string, role: 'participant' | 'observer'): Promise<Invite> => {
+    const res = await fetch(`${server.url}/api/v1/sessions/${sessionId}/invites`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ role }),
+    });
+    assert.equal(res.status, 201);
+    return (await res.json()) as Invite;
+  };
   let alice: Page;
 
   it('the live page without a credential says it needs an invite link or an API key (and stops retrying)', async () => {
@@ -129,14 +138,23 @@ describe('browser pages with API keys (chromium, real server)', { timeout: 600_0
     await page.context().close();
   });
 
+  it("an invite used for another session is refused at join with the server's reason", async () => {
+    const invite = await makeInvite(`${session}-other`, 'participant');
+    const page = await newPage();
+    await page.goto(invite.url);
+    await page.waitForSelector('#connection[data-state="connected"]');
+    await page.fill('#session-id', session);
+    await page.click('#join');
+    await page.waitForFunction(() => /Could not join the session/.test(document.getElementById('message')?.textContent ?? ''));
+    const message = (await page.textContent('#message')) ?? '';
+    assert.match(message, /another session/);
+    assert.match(message, new RegExp(`The invite link you opened is for the session "${session}-other"`));
+    assert.equal(await page.getAttribute('body', 'data-joined'), 'false');
+    await page.context().close();
+  });
+
   it('an invite link joins its session and streams; the token leaves the address bar; a reload still works', async () => {
-    const res = await fetch(`${server.url}/api/v1/sessions/${session}/invites`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ role: 'participant' }),
-    });
-    assert.equal(res.status, 201);
-    const invite = (await res.json()) as Invite;
+    const invite = await makeInvite(session, 'participant');
     alice = await newPage();
     await alice.goto(invite.url);
     assert.equal(alice.url(), `${server.url}/?session=${session}`, 'the token is gone from the address bar');

@@ -242,7 +242,7 @@ async function join(sessionId: string, name: string | undefined): Promise<void> 
   if (!answer.ok) {
     const claims = credentials.apiKey ? undefined : credentials.inviteClaims;
     const hint = answer.error.code === 'forbidden' && claims && claims.sessionId !== sessionId ? ` The invite link you opened is for the session "${claims.sessionId}".` : '';
-    error(`Could not join the session: ${answer.error.message}.${hint}`.replace(/\.\./g, '.'), 'join');
+    error(`Could not join the session: ${answer.error.message.replace(/\.$/, '')}.${hint}`, 'join');
     wantSession = undefined;
     updateButtons();
     return;
