@@ -1,4 +1,4 @@
-/** The browser client's pure logic, in Node: overlay geometry, frame pacing, bounded timelines, roster. */
+/** The browser client's pure logic, in Node: overlay geometry, frame pacing, bounded timelines, roster, credentials. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FramePacer } from '../client/src/shared/frame-pacer.ts';
@@ -6,6 +6,9 @@ import { captureSize, containRect, mapBox } from '../client/src/shared/geometry.
 import { Roster } from '../client/src/shared/roster.ts';
 import { isValidSessionId, newSessionId, sessionIdFromUrl, urlWithSession } from '../client/src/shared/session-id.ts';
 import { TimelineBuffer } from '../client/src/shared/timeline-buffer.ts';
+import { API_KEY_STORAGE_KEY, Credentials, INVITE_STORAGE_KEY, inviteClaims, type KeyValueStore, takeInviteFromUrl } from '../client/src/shared/credentials.ts';
+import { connectRefusal } from '../client/src/shared/socket.ts';
+import { InviteSigner } from '../server/security/invites.ts';
 import { EMOTIONS, type EmotionScores } from '../contract/emotions.ts';
 import type { Face } from '../contract/socket.ts';
 
@@ -194,5 +197,86 @@ describe('camera errors', () => {
       });
       await assert.rejects(openCamera(), (error: Error) => error.message.includes(words) && error.message.includes('press "Leave" and "Join session" again'));
     }
+  });
+});
+
+/** sessionStorage's part the pages use, over a Map. */
+function mapStore(): KeyValueStore & { map: Map<string, string> } {
+  const map = new Map<string, string>();
+  return { map, getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
+}
+
+describe('credentials', () => {
+  it('take the invite token out of the link fragment, keeping the rest of the address', () => {
+    assert.deepEqual(takeInviteFromUrl('http://h:3000/?session=standup#invite=a.b.c'), { token: 'a.b.c', cleanHref: 'http://h:3000/?session=standup' });
+    assert.deepEqual(takeInviteFromUrl('http://h/?session=s#x=1&invite=t.o.k'), { token: 't.o.k', cleanHref: 'http://h/?session=s#x=1' });
+    assert.deepEqual(takeInviteFromUrl('http://h/?session=s'), { token: undefined, cleanHref: 'http://h/?session=s' });
+    assert.deepEqual(takeInviteFromUrl('http://h/?session=s#section'), { token: undefined, cleanHref: 'http://h/?session=s#section' });
+    // An empty token is no token, and still leaves the address bar.
+    assert.deepEqual(takeInviteFromUrl('http://h/?session=s#invite='), { token: undefined, cleanHref: 'http://h/?session=s' });
+  });
+
+  it("read an invite's session, role and expiry without verifying it (the server does), and nothing from other strings", async () => {
+    const signer = new InviteSigner(new TextEncoder().encode('a test secret of at least thirty-two characters'));
+    const { token, expiresAt } = await signer.sign('team_42', 'observer', 600);
+    assert.deepEqual(inviteClaims(token), { sessionId: 'team_42', role: 'observer', expiresAt });
+    for (const bad of ['an-api-key', 'a.b.c', `x.${Buffer.from('{"sub":"s","role":"admin","exp":1}').toString('base64url')}.y`, '..']) {
+      assert.equal(inviteClaims(bad), undefined, bad);
+    }
+  });
+
+  it('send the API key if the user gave one, else the invite, else nothing; keep both in the tab storage', async () => {
+    const store = mapStore();
+    const credentials = new Credentials(store);
+    assert.equal(credentials.credential, undefined);
+    assert.deepEqual(credentials.authHeaders(), {});
+    const signer = new InviteSigner(new TextEncoder().encode('a test secret of at least thirty-two characters'));
+    const { token } = await signer.sign('s1', 'participant', 600);
+    credentials.setInvite(token);
+    assert.deepEqual(credentials.authHeaders(), { Authorization: `Bearer ${token}` });
+    assert.equal(credentials.inviteClaims?.role, 'participant');
+    credentials.setApiKey('  key-1  ');
+    assert.deepEqual(credentials.authHeaders(), { Authorization: 'Bearer key-1' });
+    // A new page of the same tab (a reload) finds both.
+    const reloaded = new Credentials(store);
+    assert.equal(reloaded.apiKey, 'key-1');
+    assert.equal(reloaded.invite, token);
+    assert.deepEqual([...store.map.keys()].sort(), [API_KEY_STORAGE_KEY, INVITE_STORAGE_KEY].sort());
+    reloaded.setApiKey(undefined);
+    assert.equal(reloaded.credential, token);
+    // An expired invite is dropped; a valid one is kept.
+    assert.equal(reloaded.dropExpiredInvite(Date.now()), false);
+    assert.equal(reloaded.dropExpiredInvite(Date.now() + 601_000), true);
+    assert.equal(reloaded.credential, undefined);
+    assert.equal(store.map.size, 0);
+  });
+
+  it('still work for the page when storage throws (disabled or full)', () => {
+    const broken: KeyValueStore = {
+      getItem: () => {
+        throw new Error('SecurityError');
+      },
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      },
+      removeItem: () => {
+        throw new Error('SecurityError');
+      },
+    };
+    const credentials = new Credentials(broken);
+    credentials.setApiKey('k');
+    assert.equal(credentials.apiKey, 'k');
+    credentials.setApiKey(undefined);
+    assert.equal(credentials.apiKey, undefined);
+  });
+
+  it("tell a server's handshake refusal from a network error", () => {
+    assert.deepEqual(connectRefusal(Object.assign(new Error('send an invite token or an API key'), { data: { code: 'unauthorized', message: 'send an invite token or an API key' } })), {
+      code: 'unauthorized',
+      message: 'send an invite token or an API key',
+    });
+    assert.equal(connectRefusal(new Error('websocket error')), undefined);
+    assert.equal(connectRefusal(Object.assign(new Error('x'), { data: { code: 'teapot', message: 'x' } })), undefined);
+    assert.equal(connectRefusal(undefined), undefined);
   });
 });

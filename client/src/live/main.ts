@@ -2,18 +2,27 @@
  * The live page: join a session, stream camera frames (one unacknowledged at most, paced by the
  * round trip), draw each face's box, emotion and probability bar over the video, chart this
  * page's face timelines, and show the other participants from `emotions` broadcasts.
+ *
+ * Credentials (a server with API keys): an invite link's token (`#invite=<token>`) or an API key
+ * the user enters, kept in the tab's sessionStorage and sent in the socket handshake; an observer's
+ * invite watches without a camera. A participant can make invite links to its own session.
  */
-import type { Ack, FrameResult, ParticipantTimeline, TimelineResult, Face } from '../../../contract/socket.ts';
+import type { InviteRole } from '../../../contract/http.ts';
+import type { Ack, ConnectErrorData, FrameResult, JoinResult, ParticipantTimeline, TimelineResult, Face } from '../../../contract/socket.ts';
+import { isUnauthorized } from '../shared/api-error.ts';
 import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
 import { byId, element, emotionBar, emotionChip, showMessage } from '../shared/dom.ts';
 import { FramePacer } from '../shared/frame-pacer.ts';
 import { captureSize } from '../shared/geometry.ts';
 import { drawOverlay, type OverlayFrame } from '../shared/overlay.ts';
 import { Roster, type RemoteParticipant } from '../shared/roster.ts';
-import { connectSocket } from '../shared/socket.ts';
+import { bearerHeaders, Credentials, takeInviteFromUrl } from '../shared/credentials.ts';
+import { KeyForm } from '../shared/key-form.ts';
+import { connectRefusal, connectSocket } from '../shared/socket.ts';
 import { isValidSessionId, newSessionId, sessionIdFromUrl, urlWithSession } from '../shared/session-id.ts';
 import { TimelineBuffer, type TrackSeries } from '../shared/timeline-buffer.ts';
 import { FrameGrabber, openCamera } from './camera.ts';
+import { createInvite } from './invites.ts';
 
 /** Long enough for a busy server; a dead connection is noticed by socket.io itself. */
 const FRAME_ACK_TIMEOUT_MS = 20_000;
@@ -45,9 +54,27 @@ const ui = {
   participants: byId('participants'),
   legend: byId('legend'),
   sessionLabel: byId('session-label'),
+  roleNote: byId('role-note'),
+  inviteBox: byId('invite-box'),
+  inviteRole: byId<HTMLSelectElement>('invite-role'),
+  createInvite: byId<HTMLButtonElement>('create-invite'),
+  inviteResult: byId('invite-result'),
+  inviteLink: byId<HTMLInputElement>('invite-link'),
+  inviteExpiry: byId('invite-expiry'),
+  copyInvite: byId<HTMLButtonElement>('copy-invite'),
 };
 
-const socket = connectSocket();
+// An invite link's token moves from the address bar to the tab's storage (a reload still has it;
+// a copied address does not carry it).
+const credentials = Credentials.forPage();
+const fromLink = takeInviteFromUrl(location.href);
+if (fromLink.token) {
+  credentials.setInvite(fromLink.token);
+  history.replaceState(history.state, '', fromLink.cleanHref);
+}
+const inviteExpired = credentials.dropExpiredInvite();
+const keyForm = new KeyForm();
+const socket = connectSocket(() => credentials.credential);
 const pacer = new FramePacer();
 const grabber = new FrameGrabber();
 const ownTimeline = new TimelineBuffer({ maxSamples: 300, maxTracks: MAX_OWN_CHARTS });
@@ -55,7 +82,7 @@ const roster = new Roster();
 const ownCharts = new Map<number, { root: HTMLElement; chart: EmotionTimelineChart; status: HTMLElement }>();
 const remoteCharts = new Map<string, EmotionTimelineChart>();
 
-let joined: { sessionId: string; participantId: string; name: string | undefined } | undefined;
+let joined: { sessionId: string; participantId: string; name: string | undefined; role: InviteRole } | undefined;
 let wantSession: { sessionId: string; name: string | undefined } | undefined;
 let stream: MediaStream | undefined;
 let overlay: (OverlayFrame & { at: number }) | undefined;
@@ -64,12 +91,12 @@ let everConnected = false;
 const mirrored = true;
 
 ui.legend.append(emotionLegend());
-ui.sessionInput.value = sessionIdFromUrl(location.href) ?? newSessionId();
+ui.sessionInput.value = sessionIdFromUrl(location.href) ?? credentials.inviteClaims?.sessionId ?? newSessionId();
 ui.nameInput.value = localStorage.getItem('moodwire:name') ?? '';
 
 // ---- connection state --------------------------------------------------------------------------
 
-function setConnection(state: 'connecting' | 'connected' | 'reconnecting' | 'offline', detail?: string): void {
+function setConnection(state: 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'refused', detail?: string): void {
   ui.connection.dataset.state = state;
   ui.connection.textContent = detail ? `${state} (${detail})` : state;
   document.body.dataset.connection = state;
@@ -79,7 +106,8 @@ setConnection('connecting');
 socket.on('connect', () => {
   everConnected = true;
   setConnection('connected');
-  if (ui.message.dataset.source === 'network') clearMessage();
+  keyForm.hide();
+  if (ui.message.dataset.source === 'network' || ui.message.dataset.source === 'access') clearMessage();
   pacer.reset();
   if (wantSession) void join(wantSession.sessionId, wantSession.name);
 });
@@ -90,7 +118,12 @@ socket.on('disconnect', (reason) => {
   joined = undefined;
   updateButtons();
 });
-socket.on('connect_error', () => {
+socket.on('connect_error', (err) => {
+  const refusal = connectRefusal(err);
+  if (refusal) {
+    onRefused(refusal);
+    return;
+  }
   setConnection(everConnected ? 'reconnecting' : 'offline');
   error(
     everConnected
@@ -99,6 +132,44 @@ socket.on('connect_error', () => {
     'network',
   );
 });
+
+if (inviteExpired) info('The invite link of this tab has expired; ask for a new one (or enter an API key if the server asks for one).', 'access');
+
+/**
+ * The server refused the handshake. socket.io does not retry after a refusal: the page asks for
+ * what it needs (an invite link or an API key) and connects again once it has it.
+ */
+function onRefused(refusal: ConnectErrorData): void {
+  if (refusal.code === 'rate_limited') {
+    setConnection('offline', 'busy');
+    error(`The server turned the connection down for now (${refusal.message}). Trying again shortly…`, 'network');
+    setTimeout(() => socket.connect(), 5000);
+    return;
+  }
+  setConnection('refused', refusal.code);
+  if (refusal.code === 'forbidden') {
+    error(`The server refused the connection: ${refusal.message}`, 'access');
+    return;
+  }
+  // A refused credential is forgotten: the server will not take it later either.
+  const used = credentials.apiKey ? 'API key' : credentials.invite ? 'invite link' : undefined;
+  if (credentials.apiKey) credentials.setApiKey(undefined);
+  else if (credentials.invite) credentials.setInvite(undefined);
+  clearMessage();
+  const reason = used
+    ? `The server did not accept this ${used}: ${refusal.message}. Open a new invite link, or enter an API key.`
+    : 'This server needs an invite link or an API key. Open the invite link you were given, or enter an API key.';
+  void askForKey(reason).then(() => {
+    setConnection('connecting');
+    socket.connect();
+  });
+}
+
+/** Shows the API key form; resolves once a key is entered and kept for the tab. */
+async function askForKey(reason: string): Promise<void> {
+  const key = await keyForm.ask(reason);
+  credentials.setApiKey(key);
+}
 
 function error(text: string, source: string): void {
   showMessage(ui.message, text, 'error');
@@ -143,7 +214,8 @@ ui.form.addEventListener('submit', (event) => {
   history.replaceState(null, '', urlWithSession(location.href, sessionId));
   wantSession = { sessionId, name };
   clearMessage();
-  void startCamera();
+  // An observer's invite never starts the camera (the join answer confirms the role).
+  if (!observerInvite()) void startCamera();
   if (socket.connected) void join(sessionId, name);
   else info('Waiting for the server connection…', 'network');
 });
@@ -160,7 +232,7 @@ ui.leaveButton.addEventListener('click', () => {
 });
 
 async function join(sessionId: string, name: string | undefined): Promise<void> {
-  let answer: Ack<{ participantId: string; sessionId: string; participants: { participantId: string; name?: string }[] }>;
+  let answer: Ack<JoinResult>;
   try {
     answer = await socket.timeout(8000).emitWithAck('session:join', name ? { sessionId, name } : { sessionId });
   } catch {
@@ -168,12 +240,15 @@ async function join(sessionId: string, name: string | undefined): Promise<void> 
     return;
   }
   if (!answer.ok) {
-    error(`Could not join the session: ${answer.error.message}`, 'join');
+    const claims = credentials.apiKey ? undefined : credentials.inviteClaims;
+    const hint = answer.error.code === 'forbidden' && claims && claims.sessionId !== sessionId ? ` The invite link you opened is for the session "${claims.sessionId}".` : '';
+    error(`Could not join the session: ${answer.error.message.replace(/\.$/, '')}.${hint}`, 'join');
     wantSession = undefined;
     updateButtons();
     return;
   }
-  joined = { sessionId: answer.sessionId, participantId: answer.participantId, name };
+  joined = { sessionId: answer.sessionId, participantId: answer.participantId, name, role: answer.role === 'observer' ? 'observer' : 'participant' };
+  applyRole(joined.role);
   // A new membership starts new tracks on the server (after a restart too: track #1 there is not
   // the old #1), so the page's own charts start over instead of joining them across the gap.
   ownTimeline.clear();
@@ -209,9 +284,29 @@ function applyTimeline(p: ParticipantTimeline): void {
   for (const s of samples) remote.timeline.add(s.trackId, s.ts, s.smoothed, s.dominant);
 }
 
+/** Whether the tab's credential is an observer's invite (an API key, if given, is used instead). */
+function observerInvite(): boolean {
+  return !credentials.apiKey && credentials.inviteClaims?.role === 'observer';
+}
+
+/** Observers watch: no camera, no frames, no invites; participants may invite others. */
+function applyRole(role: InviteRole): void {
+  document.body.dataset.role = role;
+  ui.roleNote.hidden = role !== 'observer';
+  ui.inviteBox.hidden = role !== 'participant';
+  if (role === 'observer') {
+    if (stream) stopCamera();
+    ui.stageHint.textContent = 'Watching as observer: your camera stays off.';
+  }
+}
+
 function updateButtons(): void {
   const active = Boolean(wantSession);
-  ui.joinButton.textContent = joined ? 'Joined' : active ? 'Joining…' : 'Join session';
+  if (!joined) {
+    ui.inviteBox.hidden = true;
+    ui.roleNote.hidden = true;
+  }
+  ui.joinButton.textContent = joined ? 'Joined' : active ? 'Joining…' : observerInvite() ? 'Watch session' : 'Join session';
   ui.joinButton.disabled = active;
   ui.leaveButton.disabled = !active;
   ui.sessionInput.disabled = active;
@@ -257,7 +352,7 @@ function scheduleCapture(delayMs: number): void {
 
 async function captureOnce(): Promise<void> {
   captureTimer = undefined;
-  if (!stream || !joined || !socket.connected) return; // resumed by join / camera start
+  if (!stream || !joined || joined.role === 'observer' || !socket.connected) return; // resumed by join / camera start
   if (ui.video.readyState < 2 || ui.video.videoWidth === 0) {
     scheduleCapture(100);
     return;
@@ -302,6 +397,12 @@ async function captureOnce(): Promise<void> {
       void join(wantSession.sessionId, wantSession.name);
       return;
     }
+  } else if (answer.error.code === 'forbidden') {
+    // This membership may not send frames (an observer): stop trying.
+    error(`A frame was refused: ${answer.error.message}`, 'frames');
+    stopCamera();
+    renderStats();
+    return;
   } else if (answer.error.code !== 'frame_dropped') {
     error(`A frame was refused: ${answer.error.message}`, 'frames');
   }
@@ -477,3 +578,49 @@ function fillParticipantItem(item: HTMLElement, p: RemoteParticipant): void {
   const present = main !== undefined && p.faces.some((f) => f.trackId === main.trackId);
   item.querySelector('.chart-caption')!.textContent = main ? `Chart: face #${main.trackId}${present ? '' : ' (out of view)'}` : '';
 }
+
+// ---- invites -----------------------------------------------------------------------------------
+
+ui.createInvite.addEventListener('click', () => void makeInvite());
+
+async function makeInvite(): Promise<void> {
+  if (!joined || joined.role !== 'participant') return;
+  const sessionId = joined.sessionId;
+  const role: InviteRole = ui.inviteRole.value === 'observer' ? 'observer' : 'participant';
+  ui.createInvite.disabled = true;
+  try {
+    for (;;) {
+      try {
+        // The API key if the user gave one, else this tab's own invite, else nothing (a server
+        // without keys serving this machine).
+        const invite = await createInvite(sessionId, role, bearerHeaders(credentials.credential));
+        ui.inviteLink.value = invite.url;
+        ui.inviteLink.dataset.role = invite.role;
+        ui.inviteExpiry.textContent = `An invite for one ${invite.role} of "${invite.sessionId}", valid until ${new Date(invite.expiresAt).toLocaleString()}. Anyone with the link can join as ${invite.role}.`;
+        ui.inviteResult.hidden = false;
+        if (ui.message.dataset.source === 'invite') clearMessage();
+        return;
+      } catch (e) {
+        if (!isUnauthorized(e)) throw e;
+        if (credentials.apiKey) credentials.setApiKey(undefined);
+        await askForKey(`Creating an invite needs an API key here (${e.message}). Enter an API key.`);
+      }
+    }
+  } catch (e) {
+    error(`Could not create an invite: ${(e as Error).message}`, 'invite');
+  } finally {
+    ui.createInvite.disabled = false;
+  }
+}
+
+ui.copyInvite.addEventListener('click', async () => {
+  const link = ui.inviteLink.value;
+  if (!link) return;
+  try {
+    await navigator.clipboard.writeText(link);
+    info('Invite link copied.', 'invite');
+  } catch {
+    ui.inviteLink.select();
+    info('Select the link and copy it (the browser did not allow copying here).', 'invite');
+  }
+});

@@ -1,48 +1,31 @@
 /**
  * The video API as the upload page uses it: an XHR upload (for upload progress events), job status
  * polling and the timeline. The shapes are those of contract/http.ts, imported as types only so
- * that zod stays out of the bundle. Server errors arrive as `{error:{code,message}}`.
+ * that zod stays out of the bundle. Server errors arrive as `{error:{code,message}}`. Every call
+ * takes the request headers that carry the page's credential (`Authorization: Bearer <API key>`,
+ * or none where the server serves this machine without keys).
  */
-import type { HttpError, VideoAccepted, VideoJobView, VideoTimeline } from '../../../contract/http.ts';
+import type { VideoAccepted, VideoJobView, VideoTimeline } from '../../../contract/http.ts';
+import { ApiError, errorFrom } from '../shared/api-error.ts';
 
 /** What the page follows of a job: the fields that both GET /api/v1/videos/:id and `video:progress` carry. */
 export type JobState = Pick<VideoJobView, 'id' | 'status' | 'progress' | 'error'>;
 
-export class ApiError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-  }
-}
+export { ApiError };
 
 export const VIDEOS_URL = 'api/v1/videos';
-
-function errorFrom(status: number, body: string): ApiError {
-  try {
-    // Answers from something other than Moodwire (a proxy) may have any shape.
-    const parsed = JSON.parse(body) as Partial<HttpError>;
-    if (parsed.error?.message) return new ApiError(parsed.error.code ?? 'error', parsed.error.message, status);
-  } catch {
-    // not JSON: fall through
-  }
-  if (status === 404) return new ApiError('not_found', 'This server has no video API (is the video service enabled?)', status);
-  if (status === 413) return new ApiError('payload_too_large', 'The file is larger than the server accepts.', status);
-  return new ApiError('http_error', `The server answered ${status}.`, status);
-}
 
 export interface UploadHandle {
   done: Promise<VideoAccepted>;
   abort(): void;
 }
 
-export function uploadVideo(file: File, onProgress: (fraction: number) => void): UploadHandle {
+export function uploadVideo(file: File, onProgress: (fraction: number) => void, headers: Record<string, string> = {}): UploadHandle {
   const xhr = new XMLHttpRequest();
   const done = new Promise<VideoAccepted>((resolve, reject) => {
     xhr.open('POST', VIDEOS_URL);
     xhr.responseType = 'text';
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.addEventListener('progress', (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
@@ -63,10 +46,10 @@ export function uploadVideo(file: File, onProgress: (fraction: number) => void):
   return { done, abort: () => xhr.abort() };
 }
 
-async function getJson<T>(url: string): Promise<T> {
+async function getJson<T>(url: string, headers: Record<string, string>): Promise<T> {
   let response: Response;
   try {
-    response = await fetch(url, { headers: { accept: 'application/json' } });
+    response = await fetch(url, { headers: { ...headers, accept: 'application/json' } });
   } catch {
     throw new ApiError('network', 'The server cannot be reached.', 0);
   }
@@ -75,12 +58,40 @@ async function getJson<T>(url: string): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-export function getJob(id: string): Promise<VideoJobView> {
-  return getJson<VideoJobView>(`${VIDEOS_URL}/${encodeURIComponent(id)}`);
+/**
+ * Whether the server accepts these headers for the video API, asked before a file is sent: a
+ * refused upload would otherwise send the whole file first (or be cut off mid-way and look like
+ * a network error). Any answer but 401 means yes (the API checks credentials before routes).
+ */
+export async function checkAccess(headers: Record<string, string>): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(`${VIDEOS_URL}?limit=1`, { headers: { ...headers, accept: 'application/json' } });
+  } catch {
+    throw new ApiError('network', 'The server cannot be reached. Check the connection and try again.', 0);
+  }
+  const text = await response.text();
+  if (response.status === 401) throw errorFrom(response.status, text);
 }
 
-export function getTimeline(id: string): Promise<VideoTimeline> {
-  return getJson<VideoTimeline>(timelineUrl(id, 'json'));
+export function getJob(id: string, headers: Record<string, string> = {}): Promise<VideoJobView> {
+  return getJson<VideoJobView>(`${VIDEOS_URL}/${encodeURIComponent(id)}`, headers);
+}
+
+export function getTimeline(id: string, headers: Record<string, string> = {}): Promise<VideoTimeline> {
+  return getJson<VideoTimeline>(timelineUrl(id, 'json'), headers);
+}
+
+/** The timeline file as a Blob, fetched with the credential (a plain link cannot send one). */
+export async function fetchTimelineFile(id: string, format: 'json' | 'csv', headers: Record<string, string>): Promise<Blob> {
+  let response: Response;
+  try {
+    response = await fetch(timelineUrl(id, format), { headers });
+  } catch {
+    throw new ApiError('network', 'The server cannot be reached.', 0);
+  }
+  if (!response.ok) throw errorFrom(response.status, await response.text());
+  return response.blob();
 }
 
 export function timelineUrl(id: string, format: 'json' | 'csv'): string {

@@ -1,14 +1,18 @@
 /**
  * The upload page: drop or pick a video, upload it with progress (XHR upload events), follow the
  * analysis (socket.io `video:progress` push, polling as fallback), then chart each face's
- * timeline and offer the JSON and CSV downloads.
+ * timeline and offer the JSON and CSV downloads. A server with API keys answers 401: the page then
+ * asks for a key once (a form, kept in the tab's sessionStorage) and sends it with every call.
  */
 import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
 import { byId, element, emotionChip, showMessage } from '../shared/dom.ts';
 import { EMOTIONS, EMOTION_COLORS, percent } from '../shared/emotions.ts';
 import { connectSocket, type MoodwireSocket } from '../shared/socket.ts';
+import { bearerHeaders, Credentials } from '../shared/credentials.ts';
+import { isUnauthorized } from '../shared/api-error.ts';
+import { KeyForm } from '../shared/key-form.ts';
 import type { VideoTimeline } from '../../../contract/http.ts';
-import { ApiError, getJob, getTimeline, jobErrorText, type JobState, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
+import { ApiError, checkAccess, fetchTimelineFile, getJob, getTimeline, jobErrorText, type JobState, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
 
 const POLL_MS_WITH_PUSH = 3000;
 const POLL_MS_WITHOUT_PUSH = 1000;
@@ -36,6 +40,8 @@ const ui = {
 };
 
 ui.legend.append(emotionLegend());
+const credentials = Credentials.forPage();
+const keyForm = new KeyForm();
 let socket: MoodwireSocket | undefined;
 let upload: UploadHandle | undefined;
 let current: { id: string; pollTimer?: ReturnType<typeof setTimeout>; finished: boolean } | undefined;
@@ -61,7 +67,37 @@ ui.dropZone.addEventListener('drop', (event) => {
   const file = event.dataTransfer?.files[0];
   if (file) void start(file);
 });
-ui.cancel.addEventListener('click', () => upload?.abort());
+ui.cancel.addEventListener('click', () => {
+  upload?.abort();
+  keyForm.cancel(new ApiError('aborted', 'The upload was cancelled.', 0));
+});
+for (const [link, format] of [[ui.downloadJson, 'json'], [ui.downloadCsv, 'csv']] as const) {
+  link.addEventListener('click', (event) => {
+    // Without a key the plain link works (the server serves this machine); with one, a link
+    // cannot send it, so the file is fetched with the header and saved from memory.
+    const id = link.dataset.jobId;
+    if (!credentials.apiKey || !id) return;
+    event.preventDefault();
+    void download(id, format, link.download);
+  });
+}
+
+async function download(id: string, format: 'json' | 'csv', fileName: string): Promise<void> {
+  try {
+    const blob = await authorized((headers) => fetchTimelineFile(id, format, headers));
+    const url = URL.createObjectURL(blob);
+    const a = element('a');
+    a.href = url;
+    a.download = fileName;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    showMessage(ui.message, `The download failed: ${(error as Error).message}`);
+  }
+}
+
 ui.another.addEventListener('click', () => {
   reset();
   ui.file.focus();
@@ -101,10 +137,14 @@ async function start(file: File): Promise<void> {
   setUpload(0);
   setAnalysis(undefined);
   setPhase('Uploading…', 'uploading');
-  upload = uploadVideo(file, setUpload);
   let accepted: { id: string };
   try {
-    accepted = await upload.done;
+    await authorized((headers) => checkAccess(headers));
+    setPhase('Uploading…', 'uploading');
+    accepted = await authorized((headers) => {
+      upload = uploadVideo(file, setUpload, headers);
+      return upload.done;
+    });
   } catch (error) {
     const e = error as ApiError;
     const text = e.code === 'network' || e.code === 'aborted' ? e.message : `The server rejected "${file.name}": ${e.message}`;
@@ -121,6 +161,41 @@ async function start(file: File): Promise<void> {
   void poll(accepted.id);
 }
 
+// ---- credentials -------------------------------------------------------------------------------
+
+/** The API key header, if the user gave one (an invite token of the live page is no key for this API). */
+function apiHeaders(): Record<string, string> {
+  return bearerHeaders(credentials.apiKey);
+}
+
+/**
+ * Runs an API call with the page's credential; when the server answers 401, asks for an API key
+ * (once for every call waiting on it), keeps it for the tab and runs the call again. A refused key
+ * is forgotten and asked for again.
+ */
+async function authorized<T>(call: (headers: Record<string, string>) => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await call(apiHeaders());
+    } catch (error) {
+      if (!isUnauthorized(error)) throw error;
+      const refused = credentials.apiKey !== undefined;
+      if (refused) credentials.setApiKey(undefined);
+      const previousState = document.body.dataset.state ?? 'idle';
+      document.body.dataset.state = 'needs-key';
+      const key = await keyForm.ask(
+        refused
+          ? `The server did not accept that API key (${error.message}). Check it and enter it again.`
+          : 'This server needs an API key to analyse videos. Enter the key you were given; it is kept in this browser tab only.',
+      );
+      credentials.setApiKey(key);
+      document.body.dataset.state = previousState;
+      // A socket refused for want of a key tries again with it.
+      if (socket && !socket.connected && !socket.active) socket.connect();
+    }
+  }
+}
+
 function fail(text: string, state: string): void {
   showMessage(ui.message, text);
   ui.progressArea.hidden = true;
@@ -129,7 +204,7 @@ function fail(text: string, state: string): void {
 }
 
 function subscribe(id: string): void {
-  socket ??= connectSocket();
+  socket ??= connectSocket(() => credentials.apiKey);
   const send = () => {
     socket!.timeout(5000).emit('video:subscribe', { id }, () => undefined);
   };
@@ -146,7 +221,7 @@ function subscribe(id: string): void {
 async function poll(id: string): Promise<void> {
   if (current?.id !== id || current.finished) return;
   try {
-    await onJob(await getJob(id));
+    await onJob(await authorized((headers) => getJob(id, headers)));
   } catch (error) {
     showMessage(ui.message, `${(error as Error).message} Still trying…`, 'info');
   }
@@ -174,7 +249,7 @@ async function onJob(job: JobState): Promise<void> {
     setAnalysis(1);
     setPhase('Analysis done. Loading the timelines…', 'analysing');
     try {
-      showResults(await getTimeline(job.id));
+      showResults(await authorized((headers) => getTimeline(job.id, headers)));
     } catch (error) {
       fail(`The timelines could not be loaded: ${(error as Error).message}`, 'failed');
     }
@@ -210,6 +285,8 @@ function showResults(timeline: VideoTimeline): void {
   ui.downloadJson.download = `moodwire-${timeline.id}.json`;
   ui.downloadCsv.href = timelineUrl(timeline.id, 'csv');
   ui.downloadCsv.download = `moodwire-${timeline.id}.csv`;
+  ui.downloadJson.dataset.jobId = timeline.id;
+  ui.downloadCsv.dataset.jobId = timeline.id;
   const withFaces = timeline.frames.filter((f) => f.faceCount > 0).length;
   ui.resultsSummary.textContent =
     `${timeline.tracks.length} face track${timeline.tracks.length === 1 ? '' : 's'} in ${timeline.durationSec.toFixed(1)} s of video ` +
