@@ -158,6 +158,12 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     await shot(alice, 'live-laptop');
   });
 
+  it('hides the boxes as soon as the picture changes under them (a cut in the camera clip), before the next answer', async () => {
+    // The fake camera loops groups-pan (cuts at 4 s and 8 s); boxes of the shot before a cut are
+    // taken down by the page's own picture check, not left up until the next answer replaces them.
+    await alice.waitForFunction(() => Number(document.getElementById('overlay')?.dataset.staleHides ?? 0) >= 1, null, { timeout: 60_000 });
+  });
+
   it('a second page in the same session sees the first participant and its timeline', async () => {
     bob = await newPage(browser, { width: 390, height: 844 }); // a phone-sized window
     await bob.goto(`${server.url}/?session=${session}`);

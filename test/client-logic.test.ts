@@ -280,3 +280,15 @@ describe('credentials', () => {
     assert.equal(connectRefusal(undefined), undefined);
   });
 });
+
+describe('scene watch (live page)', () => {
+  it('turns RGBA pixels into BT.601 grey levels, and a cut differs by more than the stale threshold', async () => {
+    const { greyFromRgba, STALE_PICTURE_DIFFERENCE } = await import('../client/src/live/scene-watch.ts');
+    const { thumbnailDifference } = await import('../contract/thumbnails.ts');
+    assert.deepEqual([...greyFromRgba(new Uint8ClampedArray([255, 255, 255, 255, 0, 0, 0, 255, 255, 0, 0, 255]))], [255, 0, 76]);
+    const dark = greyFromRgba(new Uint8ClampedArray(4 * 1024).fill(40));
+    const light = greyFromRgba(new Uint8ClampedArray(4 * 1024).fill(120));
+    assert.ok(thumbnailDifference(dark, light) > STALE_PICTURE_DIFFERENCE);
+    assert.equal(thumbnailDifference(dark, dark), 0);
+  });
+});

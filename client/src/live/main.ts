@@ -9,6 +9,7 @@
  */
 import type { InviteRole } from '../../../contract/http.ts';
 import type { Ack, ConnectErrorData, FrameResult, JoinResult, ParticipantTimeline, TimelineResult, Face } from '../../../contract/socket.ts';
+import { SceneWatch } from './scene-watch.ts';
 import { isUnauthorized } from '../shared/api-error.ts';
 import { EmotionTimelineChart, emotionLegend } from '../shared/charts.ts';
 import { byId, element, emotionBar, emotionChip, showMessage } from '../shared/dom.ts';
@@ -85,7 +86,11 @@ const remoteCharts = new Map<string, EmotionTimelineChart>();
 let joined: { sessionId: string; participantId: string; name: string | undefined; role: InviteRole } | undefined;
 let wantSession: { sessionId: string; name: string | undefined } | undefined;
 let stream: MediaStream | undefined;
-let overlay: (OverlayFrame & { at: number }) | undefined;
+/** The boxes on screen: the faces of the last answer, when it came, and the picture it analysed. */
+let overlay: (OverlayFrame & { at: number; picture: Uint8Array | undefined }) | undefined;
+const sceneWatch = new SceneWatch();
+/** How often the picture on screen is compared with the analysed one (boxes hidden after a cut). */
+const STALE_CHECK_MS = 100;
 let captureTimer: ReturnType<typeof setTimeout> | undefined;
 let everConnected = false;
 const mirrored = true;
@@ -365,6 +370,7 @@ async function captureOnce(): Promise<void> {
   const size = captureSize({ width: ui.video.videoWidth, height: ui.video.videoHeight }, CAPTURE_MAX_SIDE);
   const ts = Date.now();
   const seq = pacer.begin(performance.now());
+  sceneWatch.sent(seq, ui.video);
   let image: ArrayBuffer;
   try {
     image = await grabber.grab(ui.video, size, pacer.stats.quality);
@@ -411,7 +417,7 @@ async function captureOnce(): Promise<void> {
 }
 
 function onFrameResult(result: FrameResult, ts: number): void {
-  overlay = { faces: result.faces, frame: { width: result.width, height: result.height }, at: performance.now() };
+  overlay = { faces: result.faces, frame: { width: result.width, height: result.height }, at: performance.now(), picture: sceneWatch.answered(result.seq) };
   redraw();
   for (const face of result.faces) ownTimeline.add(face.trackId, ts, face.smoothed, face.dominant);
   renderOwnTimelines(result.faces);
@@ -435,13 +441,18 @@ function redraw(): void {
   drawOverlay(ui.overlay, ui.video, fresh, mirrored);
 }
 new ResizeObserver(redraw).observe(ui.overlay);
+// Boxes go when they are old, or at once when the picture changed under them (a cut, fast
+// motion): the next answer brings the new ones a frame interval plus a round trip later.
 setInterval(() => {
-  if (overlay && performance.now() - overlay.at >= OVERLAY_MAX_AGE_MS) {
-    overlay = undefined;
-    redraw();
-    ui.facesNow.replaceChildren();
-  }
-}, 500);
+  if (!overlay) return;
+  const old = performance.now() - overlay.at >= OVERLAY_MAX_AGE_MS;
+  const stale = !old && overlay.picture !== undefined && sceneWatch.isStale(overlay.picture, ui.video);
+  if (!old && !stale) return;
+  if (stale) ui.overlay.dataset.staleHides = String(Number(ui.overlay.dataset.staleHides ?? 0) + 1);
+  overlay = undefined;
+  redraw();
+  ui.facesNow.replaceChildren();
+}, STALE_CHECK_MS);
 
 function renderStats(): void {
   const s = pacer.stats;
