@@ -242,6 +242,7 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     await page.evaluate(() => {
       new MutationObserver(() => (window as unknown as { recordState(s: string): void }).recordState(`${document.body.dataset.state} ${(document.getElementById('analysis-progress') as HTMLProgressElement).value.toFixed(2)}`)).observe(document.body, { attributes: true, subtree: true, childList: true, characterData: true });
     });
+    await page.selectOption('#fps', '2');
     await page.setInputFiles('#file', groupsPan);
     await page.waitForSelector('body[data-state="analysing"]', { timeout: 120_000 });
     await shot(page, 'upload-progress');
@@ -256,7 +257,19 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     assert.ok(csv.split('\n').length > 10, 'CSV has rows');
     const json = await page.evaluate(async (href) => (await fetch(href!)).json(), jsonHref);
     assert.equal(json.status, 'done');
+    assert.equal(json.sampledFps, 2, 'the rate chosen on the page');
+    // Downloads are named after the video; the page's URL names the job, so a reload comes back to it.
+    assert.equal(await page.getAttribute('#download-csv', 'download'), 'groups-pan.emotions.csv');
+    assert.equal(await page.getAttribute('#download-json', 'download'), 'groups-pan.emotions.json');
+    const jobId = new URL(page.url()).searchParams.get('job');
+    assert.match(jobId ?? '', /^[0-9a-f-]{36}$/);
     await shot(page, 'upload-done');
+    const trackCards = await cards.count();
+    await page.reload();
+    await page.waitForSelector('body[data-state="done"]', { timeout: 120_000 });
+    assert.equal(await page.locator('#tracks article[data-track-id]').count(), trackCards);
+    // The caller's recent analyses list it, as a link that resumes it.
+    await page.locator(`#recent-list li[data-job-id="${jobId}"][data-status="done"] a`).waitFor();
   });
 
   it('tells the user when the camera is refused (and still lets them watch)', async () => {

@@ -5,7 +5,7 @@
  * takes the request headers that carry the page's credential (`Authorization: Bearer <API key>`,
  * or none where the server serves this machine without keys).
  */
-import type { VideoAccepted, VideoJobView, VideoTimeline } from '../../../contract/http.ts';
+import type { VideoAccepted, VideoJobList, VideoJobView, VideoTimeline } from '../../../contract/http.ts';
 import { ApiError, errorFrom } from '../shared/api-error.ts';
 
 /** What the page follows of a job: the fields that both GET /api/v1/videos/:id and `video:progress` carry. */
@@ -20,7 +20,8 @@ export interface UploadHandle {
   abort(): void;
 }
 
-export function uploadVideo(file: File, onProgress: (fraction: number) => void, headers: Record<string, string> = {}): UploadHandle {
+/** `fps`: frames analysed per second of video; undefined leaves the server's VIDEO_SAMPLE_FPS. */
+export function uploadVideo(file: File, onProgress: (fraction: number) => void, headers: Record<string, string> = {}, fps?: number): UploadHandle {
   const xhr = new XMLHttpRequest();
   const done = new Promise<VideoAccepted>((resolve, reject) => {
     xhr.open('POST', VIDEOS_URL);
@@ -40,6 +41,7 @@ export function uploadVideo(file: File, onProgress: (fraction: number) => void, 
     xhr.addEventListener('error', () => reject(new ApiError('network', 'The server cannot be reached. Check the connection and try again.', 0)));
     xhr.addEventListener('abort', () => reject(new ApiError('aborted', 'The upload was cancelled.', 0)));
     const form = new FormData();
+    if (fps !== undefined) form.append('fps', String(fps));
     form.append('video', file, file.name);
     xhr.send(form);
   });
@@ -72,6 +74,17 @@ export async function checkAccess(headers: Record<string, string>): Promise<void
   }
   const text = await response.text();
   if (response.status === 401) throw errorFrom(response.status, text);
+}
+
+/** The caller's jobs, newest first (GET /api/v1/videos). */
+export async function listJobs(headers: Record<string, string>, limit = 10): Promise<VideoJobView[]> {
+  return (await getJson<VideoJobList>(`${VIDEOS_URL}?limit=${limit}`, headers)).jobs;
+}
+
+/** File names for downloads: the source video's name without its extension, then what it is. */
+export function downloadName(sourceName: string, format: 'json' | 'csv'): string {
+  const base = sourceName.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[^\p{L}\p{N}._-]+/gu, '_').replace(/^[._]+/, '').slice(0, 80) || 'video';
+  return `${base}.emotions.${format}`;
 }
 
 export function getJob(id: string, headers: Record<string, string> = {}): Promise<VideoJobView> {

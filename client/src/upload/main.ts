@@ -12,7 +12,7 @@ import { bearerHeaders, Credentials } from '../shared/credentials.ts';
 import { isUnauthorized } from '../shared/api-error.ts';
 import { KeyForm } from '../shared/key-form.ts';
 import type { VideoTimeline } from '../../../contract/http.ts';
-import { ApiError, checkAccess, fetchTimelineFile, getJob, getTimeline, jobErrorText, type JobState, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
+import { ApiError, checkAccess, downloadName, fetchTimelineFile, getJob, getTimeline, jobErrorText, type JobState, listJobs, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
 
 const POLL_MS_WITH_PUSH = 3000;
 const POLL_MS_WITHOUT_PUSH = 1000;
@@ -37,6 +37,9 @@ const ui = {
   another: byId<HTMLButtonElement>('another'),
   tracks: byId('tracks'),
   legend: byId('legend'),
+  fps: byId<HTMLSelectElement>('fps'),
+  recent: byId('recent'),
+  recentList: byId('recent-list'),
 };
 
 ui.legend.append(emotionLegend());
@@ -44,7 +47,7 @@ const credentials = Credentials.forPage();
 const keyForm = new KeyForm();
 let socket: MoodwireSocket | undefined;
 let upload: UploadHandle | undefined;
-let current: { id: string; pollTimer?: ReturnType<typeof setTimeout>; finished: boolean } | undefined;
+let current: { id: string; sourceName: string; pollTimer?: ReturnType<typeof setTimeout>; finished: boolean } | undefined;
 const charts: EmotionTimelineChart[] = [];
 
 // ---- picking a file ----------------------------------------------------------------------------
@@ -109,6 +112,7 @@ function looksLikeVideo(file: File): boolean {
 
 function reset(): void {
   if (current?.pollTimer) clearTimeout(current.pollTimer);
+  setJobInUrl(undefined);
   current = undefined;
   upload = undefined;
   for (const chart of charts.splice(0)) chart.destroy();
@@ -141,8 +145,9 @@ async function start(file: File): Promise<void> {
   try {
     await authorized((headers) => checkAccess(headers));
     setPhase('Uploading…', 'uploading');
+    const fps = ui.fps.value === '' ? undefined : Number(ui.fps.value);
     accepted = await authorized((headers) => {
-      upload = uploadVideo(file, setUpload, headers);
+      upload = uploadVideo(file, setUpload, headers, fps);
       return upload.done;
     });
   } catch (error) {
@@ -154,11 +159,71 @@ async function start(file: File): Promise<void> {
     upload = undefined;
     ui.cancel.hidden = true;
   }
-  current = { id: accepted.id, finished: false };
+  follow(accepted.id, file.name);
+}
+
+/** Follows job `id` to its end: the page's URL names it, so a reload (or a bookmark) comes back to it. */
+function follow(id: string, sourceName: string): void {
+  current = { id, sourceName, finished: false };
+  setJobInUrl(id);
   setPhase('Queued for analysis…', 'analysing');
   setAnalysis(0);
-  subscribe(accepted.id);
-  void poll(accepted.id);
+  subscribe(id);
+  void poll(id);
+}
+
+function setJobInUrl(id: string | undefined): void {
+  const url = new URL(location.href);
+  if ((url.searchParams.get('job') ?? undefined) === id) return;
+  if (id) url.searchParams.set('job', id);
+  else url.searchParams.delete('job');
+  history.replaceState(null, '', url);
+}
+
+/** Opened with ?job=<id> (a reload, a bookmark, a link from the list): resume that job. */
+async function resume(id: string): Promise<void> {
+  ui.dropZone.hidden = true;
+  ui.progressArea.hidden = false;
+  ui.cancel.hidden = true;
+  setUpload(1);
+  setAnalysis(undefined);
+  setPhase('Looking up the analysis…', 'analysing');
+  try {
+    const job = await authorized((headers) => getJob(id, headers));
+    ui.fileName.textContent = job.source.name;
+    follow(job.id, job.source.name);
+  } catch (error) {
+    setJobInUrl(undefined);
+    const e = error as ApiError;
+    fail(
+      e.status === 404
+        ? 'That analysis no longer exists: it was deleted, its results expired (VIDEO_RETENTION_HOURS), or it belongs to another API key.'
+        : `The analysis could not be loaded: ${e.message}`,
+      'idle',
+    );
+  }
+}
+
+/** The caller's recent jobs, as links that resume them; quietly absent when the server needs a key the tab does not have yet. */
+async function showRecent(): Promise<void> {
+  let jobs;
+  try {
+    jobs = await listJobs(apiHeaders());
+  } catch {
+    ui.recent.hidden = true;
+    return;
+  }
+  ui.recentList.replaceChildren(
+    ...jobs.map((job) => {
+      const link = element('a', { text: job.source.name });
+      link.href = `?job=${encodeURIComponent(job.id)}`;
+      const item = element('li', {}, link, element('span', { className: 'muted', text: ` ${job.status}${job.status === 'running' ? ` ${percent(job.progress)}` : ''}, ${new Date(job.createdAt).toLocaleString()}` }));
+      item.dataset.jobId = job.id;
+      item.dataset.status = job.status;
+      return item;
+    }),
+  );
+  ui.recent.hidden = jobs.length === 0;
 }
 
 // ---- credentials -------------------------------------------------------------------------------
@@ -282,9 +347,9 @@ function showResults(timeline: VideoTimeline): void {
   ui.progressArea.hidden = true;
   ui.results.hidden = false;
   ui.downloadJson.href = timelineUrl(timeline.id, 'json');
-  ui.downloadJson.download = `moodwire-${timeline.id}.json`;
+  ui.downloadJson.download = downloadName(current?.sourceName ?? 'video', 'json');
   ui.downloadCsv.href = timelineUrl(timeline.id, 'csv');
-  ui.downloadCsv.download = `moodwire-${timeline.id}.csv`;
+  ui.downloadCsv.download = downloadName(current?.sourceName ?? 'video', 'csv');
   ui.downloadJson.dataset.jobId = timeline.id;
   ui.downloadCsv.dataset.jobId = timeline.id;
   const withFaces = timeline.frames.filter((f) => f.faceCount > 0).length;
@@ -323,4 +388,9 @@ function showResults(timeline: VideoTimeline): void {
   if (tracks.length === 0) ui.tracks.append(element('p', { className: 'muted', text: 'No face was found in this video.' }));
   document.body.dataset.state = 'done';
   ui.results.querySelector('h2')?.focus();
+  void showRecent();
 }
+
+const jobInUrl = new URL(location.href).searchParams.get('job');
+if (jobInUrl) void resume(jobInUrl);
+void showRecent();
