@@ -21,8 +21,10 @@ function face(trackId: number, x: number, top: (typeof EMOTIONS)[number]): Face 
   return { trackId, box: { x, y: 50, width: 80, height: 90 }, score: 0.9, emotions: scores(top), dominant: top, smoothed: scores(top, 0.6), origin: 'detection', uncertain: false };
 }
 
-const newJob = (id: string) => ({
+const newJob = (id: string, owner = 'local') => ({
   id,
+  owner,
+  clientKey: `addr:${owner}`,
   originalName: 'clip.mp4',
   uploadPath: path.join(dir, `${id}.upload`),
   sizeBytes: 1234,

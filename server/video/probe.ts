@@ -3,6 +3,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import type { FfprobeData, FfprobeStream } from 'fluent-ffmpeg';
 import { AppError } from '../../contract/errors.ts';
 import type { FfmpegBinaries } from './binaries.ts';
+import { publicFfmpegMessage, refersToOtherFiles } from './ffmpeg-messages.ts';
 
 /** What the decoder needs to know about a video before analysing it. */
 export interface VideoProbe {
@@ -16,14 +17,9 @@ export interface VideoProbe {
   formatName: string;
 }
 
-/** ffprobe/ffmpeg messages name the file; clients must not see server paths. */
-function cleanMessage(raw: string, file: string): string {
-  const lines = raw
-    .split('\n')
-    .map((line) => line.split(file).join('input').replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/, '').trim())
-    .filter((line) => line.length > 0 && !/^ff(probe|mpeg) (exited|was killed)/.test(line));
-  return lines.slice(-2).join('; ').slice(0, 300);
-}
+/** Demuxers that read other files or URLs named inside the upload: never analysed. */
+const LIST_FORMATS = /(^|,)(concat|hls|applehttp|dash)(,|$)/;
+const REFERS_TO_FILES = 'not a video file: it is a playlist or file list that refers to other files; upload the video itself';
 
 function runFfprobe(file: string, binaries: FfmpegBinaries): Promise<FfprobeData> {
   return new Promise((resolve, reject) => {
@@ -96,8 +92,11 @@ export async function probeVideo(file: string, binaries: FfmpegBinaries): Promis
     if (/Invalid data found when processing input/i.test(message)) {
       throw new AppError('unsupported_media_type', 'not a video file: ffprobe does not recognise its format');
     }
-    throw new AppError('undecodable_video', `the video cannot be read (${cleanMessage(message, file) || 'ffprobe failed'})`);
+    if (refersToOtherFiles(message)) throw new AppError('unsupported_media_type', REFERS_TO_FILES);
+    throw new AppError('undecodable_video', `the video cannot be read (${publicFfmpegMessage(message, file) || 'ffprobe failed'})`);
   }
+
+  if (LIST_FORMATS.test(data.format.format_name ?? '')) throw new AppError('unsupported_media_type', REFERS_TO_FILES);
 
   const video = data.streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   if (!video) {
@@ -115,7 +114,7 @@ export async function probeVideo(file: string, binaries: FfmpegBinaries): Promis
 
   const tail = await decodesNearEnd(file, durationSec, binaries);
   if (!tail.ok) {
-    const detail = cleanMessage(tail.stderr, file);
+    const detail = publicFfmpegMessage(tail.stderr, file);
     throw new AppError(
       'undecodable_video',
       `the video is truncated or corrupt: no frame decodes near its end${detail ? ` (${detail})` : ''}`,
