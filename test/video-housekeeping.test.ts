@@ -158,6 +158,33 @@ describe('video service start', () => {
   });
 });
 
+describe('a failed job\'s error', () => {
+  it('names no server path when ffmpeg fails on a file list that got past the probe', async () => {
+    const s = setup();
+    const job = jobWithUpload(s);
+    // As if an upload had slipped past the probe: ffmpeg itself reads the list at run time.
+    fs.writeFileSync(job.uploadPath, `ffconcat version 1.0\nfile '/etc/passwd'\nfile '${path.join(s.uploadDir, 'other.upload')}'\n`);
+    const store = new VideoJobStore(s.dbFile);
+    store.create(job);
+    store.close();
+    const service = s.service();
+    const events: Array<{ status: string; error?: string }> = [];
+    service.events.on('progress', (e) => events.push(e));
+    await service.start();
+    try {
+      await waitUntil('the job failed', () => events.some((e) => e.status === 'failed'));
+    } finally {
+      await service.close();
+    }
+    const failed = readJob(s, job.id).job!;
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error!, /^ffmpeg failed while decoding: .*(\[path\]|input)/);
+    for (const text of [failed.error!, JSON.stringify(events)]) {
+      for (const p of ['/etc', s.uploadDir, s.dataDir, os.tmpdir()]) assert.ok(!text.includes(p), `${text} holds ${p}`);
+    }
+  });
+});
+
 describe('retention (VIDEO_RETENTION_HOURS)', () => {
   // 0.0004 h = 1.44 s: the setting accepts fractions of an hour.
   const env = { VIDEO_RETENTION_HOURS: '0.0004', VIDEO_KEEP_UPLOADS: 'true' };

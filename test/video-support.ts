@@ -78,10 +78,32 @@ export async function analyseGroupsPan(url: string, fps: number, timeoutMs: numb
   return timeline;
 }
 
-/** An analyzer that finds no face, for tests of the job machinery; `gate` (when given) holds every frame until it resolves. */
-export function stubAnalyzer(gate?: Promise<void>): FrameAnalyzer {
+/** Holds the frames of a stubAnalyzer while held (jobs stay running); open() lets them through. */
+export class FrameGate {
+  #wait: Promise<void> = Promise.resolve();
+  #open: () => void = () => undefined;
+
+  hold(): void {
+    this.#open();
+    this.#wait = new Promise((resolve) => {
+      this.#open = resolve;
+    });
+  }
+
+  open(): void {
+    this.#open();
+    this.#wait = Promise.resolve();
+  }
+
+  wait(): Promise<void> {
+    return this.#wait;
+  }
+}
+
+/** An analyzer that finds no face, for tests of the job machinery; `gate` (when given) holds frames while it is held. */
+export function stubAnalyzer(gate?: FrameGate): FrameAnalyzer {
   const answer = async (frame: { width: number; height: number }) => {
-    await gate;
+    await gate?.wait();
     return { width: frame.width, height: frame.height, faces: [], timings: {} };
   };
   return {

@@ -55,7 +55,7 @@ export async function* decodeFrames(file: string, options: DecodeOptions): Async
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       ended = true;
       // No server path in the message: it becomes the job's public `error`.
-      failure = new AppError('undecodable_video', `ffmpeg failed while decoding: ${publicFfmpegMessage(stderr || error.message, file, 1)}`);
+      failure = new AppError('undecodable_video', `ffmpeg failed while decoding: ${publicFfmpegMessage(stderr || error.message, file)}`);
       resolve();
     });
     command.on('end', () => {

@@ -79,8 +79,10 @@ function decodesNearEnd(file: string, durationSec: number, binaries: FfmpegBinar
 /**
  * Check that `file` is a video we can decode and read its size, duration and rate.
  * Throws AppError 415 (not a video: unknown format, no video stream) or 422 (empty, cut, corrupt).
+ * `accept` sees the duration as soon as ffprobe has read it, before any frame is decoded, and
+ * throws to refuse the video (the job caps: a ten-hour video is refused without decoding it).
  */
-export async function probeVideo(file: string, binaries: FfmpegBinaries): Promise<VideoProbe> {
+export async function probeVideo(file: string, binaries: FfmpegBinaries, accept?: (durationSec: number) => void): Promise<VideoProbe> {
   const stat = await fs.stat(file);
   if (stat.size === 0) throw new AppError('undecodable_video', 'the uploaded file is empty (0 bytes)');
 
@@ -111,6 +113,7 @@ export async function probeVideo(file: string, binaries: FfmpegBinaries): Promis
   if (!codedWidth || !codedHeight) throw new AppError('undecodable_video', 'the video stream has no frame size');
   const durationSec = positive(video.duration) ?? positive(data.format.duration);
   if (!durationSec) throw new AppError('undecodable_video', 'the video has no known duration');
+  accept?.(durationSec);
 
   const tail = await decodesNearEnd(file, durationSec, binaries);
   if (!tail.ok) {

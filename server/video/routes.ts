@@ -41,8 +41,8 @@ export interface VideoRoutesDeps {
   >;
   /** Where multer writes uploads while they arrive (VIDEO_UPLOAD_DIR). */
   uploadsDir: string;
-  /** ffprobe (and a decode check) of an uploaded file; rejects with an AppError. */
-  probe(file: string): Promise<VideoProbe>;
+  /** ffprobe (and a decode check) of an uploaded file; `accept` may refuse it from its duration first; rejects with an AppError. */
+  probe(file: string, accept?: (durationSec: number) => void): Promise<VideoProbe>;
   /** These two throw not_ready while the service is not started. */
   store(): VideoJobStore;
   queue(): JobQueue;
@@ -171,8 +171,7 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
       if (!options.success) throw new AppError('bad_request', options.error.issues[0]?.message ?? 'invalid upload options');
       const caller = callerOf(res);
       const sampledFps = options.data.fps ?? deps.config.sampleFps;
-      const probe = await deps.probe(file.path);
-      checkVideoCaps(probe.durationSec, sampledFps, deps.config);
+      const probe = await deps.probe(file.path, (durationSec) => checkVideoCaps(durationSec, sampledFps, deps.config));
       const queue = deps.queue();
       const store = deps.store();
       // Again after the probe: other uploads of this client may have become jobs meanwhile.

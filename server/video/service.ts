@@ -173,7 +173,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     config,
     uploadsDir,
     logger,
-    probe: (file) => probeVideo(file, binaries),
+    probe: (file, accept) => probeVideo(file, binaries, accept),
     store: () => {
       if (!store) throw new AppError('not_ready', 'the video service is not started');
       return store;
