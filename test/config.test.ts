@@ -17,6 +17,13 @@ describe('loadConfig', () => {
       maxQueuedJobs: 8,
       maxInFlightFrames: 4,
       keepUploads: false,
+      uploadDir: path.join(repoRoot, 'data', 'video', 'uploads'),
+      maxDurationSec: 3 * 3600,
+      maxFramesPerJob: 3 * 3600 * 5,
+      maxAttempts: 3,
+      retentionMs: 24 * 3600 * 1000,
+      maxConcurrentUploadsPerClient: 2,
+      maxQueuedJobsPerClient: 4,
     });
     assert.deepEqual(config.ffmpeg, { ffmpegPath: undefined, ffprobePath: undefined, searchPath: '' });
     assert.deepEqual(config.tracking, {
