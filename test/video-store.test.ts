@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { EMOTIONS, type EmotionScores } from '../contract/emotions.ts';
 import type { Face } from '../contract/socket.ts';
 import { JobQueue } from '../server/video/jobs.ts';
+import { UploadSlots } from '../server/video/upload-slots.ts';
 import { VideoJobStore, type VideoSample } from '../server/video/store.ts';
 import { buildTimeline, CSV_COLUMNS, timelineToCsv } from '../server/video/timeline.ts';
 
@@ -199,5 +200,24 @@ describe('JobQueue', () => {
     assert.deepEqual(started, ['a', 'b']);
     assert.deepEqual(stops, ['a:deleted', 'b:shutdown']);
     assert.throws(() => queue.enqueue('d'), { code: 'not_ready' });
+  });
+});
+
+describe('UploadSlots', () => {
+  it('gives each client at most its slots, releases once per slot, and forgets clients at zero', () => {
+    const slots = new UploadSlots(2);
+    const a1 = slots.acquire('a')!;
+    const a2 = slots.acquire('a')!;
+    assert.equal(slots.acquire('a'), undefined, 'a third at once is refused');
+    const b1 = slots.acquire('b')!;
+    assert.equal(slots.clients, 2);
+    a1();
+    a1(); // a second release of the same slot changes nothing
+    assert.equal(slots.inUse('a'), 1);
+    assert.ok(slots.acquire('a'), 'a freed slot can be taken again');
+    a2();
+    b1();
+    assert.equal(slots.inUse('b'), 0);
+    assert.equal(slots.clients, 1, 'b is forgotten at zero; a still holds the slot taken after the release');
   });
 });
