@@ -44,10 +44,11 @@ function tempDataDir(): string {
   return dir;
 }
 
-/** The parsed defaults with these video settings. */
-function serviceConfig(video: Partial<VideoConfig>) {
+/** The parsed defaults with these video settings; uploads in `<dataDir>/video/uploads` unless `uploadDir` says otherwise. */
+function serviceConfig(video: Partial<VideoConfig> & { dataDir: string }) {
   const defaults = loadConfig(ffmpegEnv());
-  return { video: { ...defaults.video, ...video }, ffmpeg: defaults.ffmpeg, tracking: defaults.tracking };
+  const uploadDir = path.join(video.dataDir, 'video', 'uploads');
+  return { video: { ...defaults.video, uploadDir, ...video }, ffmpeg: defaults.ffmpeg, tracking: defaults.tracking };
 }
 
 /** Asserts that a JSON answer has exactly the shape of a contract/http.ts schema (nothing missing, nothing extra). */

@@ -5,11 +5,15 @@
  * Also pins the single-image answer of the same server to its contract/http.ts schema.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
-import { analyzeResultSchema, type VideoTimeline } from '../contract/http.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { analyzeResultSchema, videoJobListSchema, type VideoTimeline } from '../contract/http.ts';
 import type { RunningServer } from '../server/server.ts';
 import { readPhoto, startTestServer } from './live-support.ts';
-import { analyseGroupsPan } from './video-support.ts';
+import { analyseGroupsPan, groupsPan, makeGrayVideo } from './video-support.ts';
 
 const FPS = 1;
 
@@ -50,5 +54,46 @@ describe('video jobs on the real server', { timeout: 180_000 }, () => {
     assert.equal(short.tracks, short.faceSamples);
     assert.ok(standard.longest >= 4, `the default tracks did not continue: ${JSON.stringify(standard)}`);
     assert.ok(standard.tracks <= standard.faceSamples / 2, JSON.stringify({ short, standard }));
+  });
+});
+
+describe('video settings of issue 20 on the real server', { timeout: 180_000 }, () => {
+  it('writes uploads to VIDEO_UPLOAD_DIR, refuses a video over VIDEO_MAX_DURATION_SEC with 413, lists the caller\'s jobs', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-upload-dir-'));
+    const uploadDir = path.join(dir, 'uploads');
+    try {
+      const gray = makeGrayVideo(path.join(dir, 'gray.mp4'), 2);
+      await withServer({ VIDEO_UPLOAD_DIR: uploadDir, VIDEO_MAX_DURATION_SEC: '5', VIDEO_KEEP_UPLOADS: 'true' }, async (server) => {
+        const videos = `${server.url}/api/v1/videos`;
+        const post = async (file: string) => {
+          const form = new FormData();
+          form.append('video', new Blob([fs.readFileSync(file)]), path.basename(file));
+          const response = await fetch(`${videos}?fps=1`, { method: 'POST', body: form });
+          return { status: response.status, body: (await response.json()) as Record<string, any> };
+        };
+        const long = await post(groupsPan); // 12 s
+        assert.equal(long.status, 413);
+        assert.equal(long.body.error.code, 'video_too_long');
+        assert.match(long.body.error.message, /lasts 12 s, longer than the 5 s a job may take/);
+        assert.deepEqual(fs.readdirSync(uploadDir), [], 'the refused upload is deleted');
+
+        const accepted = await post(gray);
+        assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+        for (let i = 0; ; i += 1) {
+          const job = (await (await fetch(`${videos}/${accepted.body.id}`)).json()) as { status: string };
+          if (job.status === 'done') break;
+          assert.ok(job.status !== 'failed' && i < 300, JSON.stringify(job));
+          await sleep(200);
+        }
+        const kept = fs.readdirSync(uploadDir);
+        assert.equal(kept.length, 1, 'the kept upload is in VIDEO_UPLOAD_DIR');
+        assert.match(kept[0]!, /^[0-9a-f-]{36}\.upload$/);
+        const list: unknown = await (await fetch(videos)).json();
+        assert.deepEqual(videoJobListSchema.parse(list), list);
+        assert.deepEqual((list as { jobs: Array<{ id: string }> }).jobs.map((j) => j.id), [accepted.body.id]);
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { EMOTIONS, type EmotionScores } from '../contract/emotions.ts';
 import type { Face } from '../contract/socket.ts';
 import { JobQueue } from '../server/video/jobs.ts';
+import { UploadSlots } from '../server/video/upload-slots.ts';
 import { VideoJobStore, type VideoSample } from '../server/video/store.ts';
 import { buildTimeline, CSV_COLUMNS, timelineToCsv } from '../server/video/timeline.ts';
 
@@ -21,8 +23,10 @@ function face(trackId: number, x: number, top: (typeof EMOTIONS)[number]): Face 
   return { trackId, box: { x, y: 50, width: 80, height: 90 }, score: 0.9, emotions: scores(top), dominant: top, smoothed: scores(top, 0.6), origin: 'detection', uncertain: false };
 }
 
-const newJob = (id: string) => ({
+const newJob = (id: string, owner = 'local') => ({
   id,
+  owner,
+  clientKey: `addr:${owner}`,
   originalName: 'clip.mp4',
   uploadPath: path.join(dir, `${id}.upload`),
   sizeBytes: 1234,
@@ -63,6 +67,58 @@ describe('VideoJobStore', () => {
     assert.equal(store.delete(id), true);
     assert.equal(store.get(id), undefined);
     assert.equal(store.delete(id), false);
+    store.close();
+  });
+});
+
+describe('VideoJobStore owners and queries', () => {
+  it('migrates a database from before owners: its jobs belong to local, attempts start at 0', () => {
+    const file = path.join(dir, 'old.sqlite');
+    const old = new Database(file);
+    // The first release's table: no owner, client_key or attempts column.
+    old.exec(`CREATE TABLE video_jobs (
+      id TEXT PRIMARY KEY, status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, original_name TEXT NOT NULL,
+      upload_path TEXT, size_bytes INTEGER NOT NULL, duration_sec REAL NOT NULL, sampled_fps REAL NOT NULL,
+      width INTEGER NOT NULL, height INTEGER NOT NULL, frames_analyzed INTEGER NOT NULL DEFAULT 0, error TEXT,
+      created_at TEXT NOT NULL, updated_at TEXT NOT NULL)`);
+    old.prepare(`INSERT INTO video_jobs (id, status, original_name, size_bytes, duration_sec, sampled_fps, width, height, created_at, updated_at)
+      VALUES ('6f1c1c56-8f4e-4d0e-9a39-5a8f1b7e0010', 'done', 'old.mp4', 1, 1, 1, 2, 2, '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')`).run();
+    old.close();
+
+    const store = new VideoJobStore(file);
+    const job = store.get('6f1c1c56-8f4e-4d0e-9a39-5a8f1b7e0010')!;
+    assert.equal(job.owner, 'local');
+    assert.equal(job.attempts, 0);
+    assert.deepEqual(store.ofOwner('local', 10).map((j) => j.id), [job.id]);
+    store.markRunning(job.id);
+    assert.equal(store.get(job.id)!.attempts, 1);
+    store.close();
+    // A second open finds the columns there and changes nothing.
+    const again = new VideoJobStore(file);
+    assert.equal(again.get(job.id)!.owner, 'local');
+    again.close();
+  });
+
+  it('lists an owner\'s jobs newest first, counts a client\'s queued and running jobs, finds expired jobs and referenced uploads', async () => {
+    const store = new VideoJobStore(path.join(dir, 'owners.sqlite'));
+    const ids = ['a', 'b', 'c', 'd'].map((c) => `6f1c1c56-8f4e-4d0e-9a39-5a8f1b7e00${c}${c}`);
+    for (const [i, id] of ids.entries()) {
+      store.create(newJob(id, i === 3 ? 'key:other' : 'key:mine'));
+      await new Promise((r) => setTimeout(r, 5)); // distinct created_at
+    }
+    assert.deepEqual(store.ofOwner('key:mine', 10).map((j) => j.id), [ids[2], ids[1], ids[0]]);
+    assert.deepEqual(store.ofOwner('key:mine', 2).map((j) => j.id), [ids[2], ids[1]]);
+    assert.deepEqual(store.ofOwner('key:other', 10).map((j) => j.id), [ids[3]]);
+    assert.equal(store.activeCount('addr:key:mine'), 3);
+    store.markRunning(ids[0]!);
+    store.markDone(ids[1]!);
+    store.markFailed(ids[2]!, 'x');
+    assert.equal(store.activeCount('addr:key:mine'), 1, 'done and failed jobs do not count');
+    assert.equal(store.activeCount('addr:key:other'), 1);
+    assert.deepEqual(store.finishedBefore(new Date(Date.now() - 60_000)), []);
+    assert.deepEqual(store.finishedBefore(new Date(Date.now() + 1)).map((j) => j.id), [ids[1], ids[2]]);
+    store.markUploadDeleted(ids[1]!);
+    assert.deepEqual([...store.uploadPaths()].sort(), [ids[0], ids[2], ids[3]].map((id) => path.join(dir, `${id}.upload`)).sort());
     store.close();
   });
 });
@@ -144,5 +200,24 @@ describe('JobQueue', () => {
     assert.deepEqual(started, ['a', 'b']);
     assert.deepEqual(stops, ['a:deleted', 'b:shutdown']);
     assert.throws(() => queue.enqueue('d'), { code: 'not_ready' });
+  });
+});
+
+describe('UploadSlots', () => {
+  it('gives each client at most its slots, releases once per slot, and forgets clients at zero', () => {
+    const slots = new UploadSlots(2);
+    const a1 = slots.acquire('a')!;
+    const a2 = slots.acquire('a')!;
+    assert.equal(slots.acquire('a'), undefined, 'a third at once is refused');
+    const b1 = slots.acquire('b')!;
+    assert.equal(slots.clients, 2);
+    a1();
+    a1(); // a second release of the same slot changes nothing
+    assert.equal(slots.inUse('a'), 1);
+    assert.ok(slots.acquire('a'), 'a freed slot can be taken again');
+    a2();
+    b1();
+    assert.equal(slots.inUse('b'), 0);
+    assert.equal(slots.clients, 1, 'b is forgotten at zero; a still holds the slot taken after the release');
   });
 });

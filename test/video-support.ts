@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type VideoJobView, type VideoTimeline, videoTimelineSchema } from '../contract/http.ts';
 import { loadConfig } from '../server/config.ts';
+import type { FrameAnalyzer } from '../server/pipeline/types.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from '../server/video/binaries.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -75,4 +76,47 @@ export async function analyseGroupsPan(url: string, fps: number, timeoutMs: numb
   const timeline = (await (await fetch(`${url}/api/v1/videos/${id}/timeline`)).json()) as VideoTimeline;
   assert.deepEqual(videoTimelineSchema.parse(timeline), timeline);
   return timeline;
+}
+
+/** Holds the frames of a stubAnalyzer while held (jobs stay running); open() lets them through. */
+export class FrameGate {
+  #wait: Promise<void> = Promise.resolve();
+  #open: () => void = () => undefined;
+
+  hold(): void {
+    this.#open();
+    this.#wait = new Promise((resolve) => {
+      this.#open = resolve;
+    });
+  }
+
+  open(): void {
+    this.#open();
+    this.#wait = Promise.resolve();
+  }
+
+  wait(): Promise<void> {
+    return this.#wait;
+  }
+}
+
+/** An analyzer that finds no face, for tests of the job machinery; `gate` (when given) holds frames while it is held. */
+export function stubAnalyzer(gate?: FrameGate): FrameAnalyzer {
+  const answer = async (frame: { width: number; height: number }) => {
+    await gate?.wait();
+    return { width: frame.width, height: frame.height, faces: [], timings: {} };
+  };
+  return {
+    analyzeEncoded: () => Promise.reject(new Error('stubAnalyzer: no encoded images in video tests')),
+    analyzeRgb: (frame) => answer(frame),
+  };
+}
+
+/** A gray 64x64 H.264 mp4 of `seconds` at `fps` frames/s, made with ffmpeg's lavfi source (small and quick). */
+export function makeGrayVideo(file: string, seconds: number, fps = 1, side = 64): string {
+  execFileSync(testBinaries().ffmpegPath, [
+    '-v', 'error', '-y', '-f', 'lavfi', '-i', `color=c=gray:s=${side}x${side}:d=${seconds}:r=${fps}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', file,
+  ]);
+  return file;
 }

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { AppError } from '../../contract/errors.ts';
 import type { RgbFrame } from '../pipeline/types.ts';
 import type { FfmpegBinaries } from './binaries.ts';
+import { publicFfmpegMessage } from './ffmpeg-messages.ts';
 
 /** One sampled frame, timestamped in media time. */
 export interface DecodedFrame {
@@ -53,7 +54,8 @@ export async function* decodeFrames(file: string, options: DecodeOptions): Async
   const done = new Promise<void>((resolve) => {
     command.on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
       ended = true;
-      failure = new AppError('undecodable_video', `ffmpeg failed while decoding: ${(stderr || error.message).trim().split('\n').slice(-1)[0] ?? ''}`.slice(0, 300));
+      // No server path in the message: it becomes the job's public `error`.
+      failure = new AppError('undecodable_video', `ffmpeg failed while decoding: ${publicFfmpegMessage(stderr || error.message, file)}`);
       resolve();
     });
     command.on('end', () => {

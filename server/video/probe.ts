@@ -3,6 +3,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import type { FfprobeData, FfprobeStream } from 'fluent-ffmpeg';
 import { AppError } from '../../contract/errors.ts';
 import type { FfmpegBinaries } from './binaries.ts';
+import { publicFfmpegMessage, refersToOtherFiles } from './ffmpeg-messages.ts';
 
 /** What the decoder needs to know about a video before analysing it. */
 export interface VideoProbe {
@@ -16,14 +17,9 @@ export interface VideoProbe {
   formatName: string;
 }
 
-/** ffprobe/ffmpeg messages name the file; clients must not see server paths. */
-function cleanMessage(raw: string, file: string): string {
-  const lines = raw
-    .split('\n')
-    .map((line) => line.split(file).join('input').replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/, '').trim())
-    .filter((line) => line.length > 0 && !/^ff(probe|mpeg) (exited|was killed)/.test(line));
-  return lines.slice(-2).join('; ').slice(0, 300);
-}
+/** Demuxers that read other files or URLs named inside the upload: never analysed. */
+const LIST_FORMATS = /(^|,)(concat|hls|applehttp|dash)(,|$)/;
+const REFERS_TO_FILES = 'not a video file: it is a playlist or file list that refers to other files; upload the video itself';
 
 function runFfprobe(file: string, binaries: FfmpegBinaries): Promise<FfprobeData> {
   return new Promise((resolve, reject) => {
@@ -83,8 +79,10 @@ function decodesNearEnd(file: string, durationSec: number, binaries: FfmpegBinar
 /**
  * Check that `file` is a video we can decode and read its size, duration and rate.
  * Throws AppError 415 (not a video: unknown format, no video stream) or 422 (empty, cut, corrupt).
+ * `accept` sees the duration as soon as ffprobe has read it, before any frame is decoded, and
+ * throws to refuse the video (the job caps: a ten-hour video is refused without decoding it).
  */
-export async function probeVideo(file: string, binaries: FfmpegBinaries): Promise<VideoProbe> {
+export async function probeVideo(file: string, binaries: FfmpegBinaries, accept?: (durationSec: number) => void): Promise<VideoProbe> {
   const stat = await fs.stat(file);
   if (stat.size === 0) throw new AppError('undecodable_video', 'the uploaded file is empty (0 bytes)');
 
@@ -96,8 +94,11 @@ export async function probeVideo(file: string, binaries: FfmpegBinaries): Promis
     if (/Invalid data found when processing input/i.test(message)) {
       throw new AppError('unsupported_media_type', 'not a video file: ffprobe does not recognise its format');
     }
-    throw new AppError('undecodable_video', `the video cannot be read (${cleanMessage(message, file) || 'ffprobe failed'})`);
+    if (refersToOtherFiles(message)) throw new AppError('unsupported_media_type', REFERS_TO_FILES);
+    throw new AppError('undecodable_video', `the video cannot be read (${publicFfmpegMessage(message, file) || 'ffprobe failed'})`);
   }
+
+  if (LIST_FORMATS.test(data.format.format_name ?? '')) throw new AppError('unsupported_media_type', REFERS_TO_FILES);
 
   const video = data.streams.find((s) => s.codec_type === 'video' && s.disposition?.attached_pic !== 1);
   if (!video) {
@@ -112,10 +113,11 @@ export async function probeVideo(file: string, binaries: FfmpegBinaries): Promis
   if (!codedWidth || !codedHeight) throw new AppError('undecodable_video', 'the video stream has no frame size');
   const durationSec = positive(video.duration) ?? positive(data.format.duration);
   if (!durationSec) throw new AppError('undecodable_video', 'the video has no known duration');
+  accept?.(durationSec);
 
   const tail = await decodesNearEnd(file, durationSec, binaries);
   if (!tail.ok) {
-    const detail = cleanMessage(tail.stderr, file);
+    const detail = publicFfmpegMessage(tail.stderr, file);
     throw new AppError(
       'undecodable_video',
       `the video is truncated or corrupt: no frame decodes near its end${detail ? ` (${detail})` : ''}`,

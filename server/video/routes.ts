@@ -1,13 +1,16 @@
 /**
- * The video API under /api/v1/videos: upload (multipart, probed before it is queued), job status,
- * timeline as JSON or CSV, delete. Requests are validated with the schemas of contract/http.ts and
- * answers are typed by its types. The routes depend only on `VideoRoutesDeps`, which the video
- * service builds; errors go to the app's error handler as AppErrors.
+ * The video API under /api/v1/videos: upload (multipart, probed before it is queued), the caller's
+ * job list, job status, timeline as JSON or CSV, delete. Every job belongs to the caller who
+ * uploaded it (`callerOf(res).owner`): another owner's job answers 404 like a missing one.
+ * Per-client limits (`limitKey(caller)`) are checked before the body is read. Requests are
+ * validated with the schemas of contract/http.ts and answers are typed by its types. The routes
+ * depend only on `VideoRoutesDeps`, which the video service builds; errors go to the app's error
+ * handler as AppErrors.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, { type ErrorRequestHandler, type NextFunction, type Request, type Response, type Router } from 'express';
 import multer from 'multer';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
@@ -15,22 +18,31 @@ import {
   timelineQuerySchema,
   type VideoAccepted,
   videoJobIdSchema,
+  type VideoJobList,
   type VideoJobView,
+  videoListQuerySchema,
   videoUploadOptionsSchema,
 } from '../../contract/http.ts';
 import type { VideoConfig } from '../config.ts';
+import { type Caller, callerOf, limitKey } from '../security/caller.ts';
+import { checkVideoCaps } from './caps.ts';
+import { withoutPaths } from './ffmpeg-messages.ts';
 import type { JobQueue } from './jobs.ts';
 import type { VideoProbe } from './probe.ts';
 import type { VideoJob, VideoJobStore } from './store.ts';
 import { buildTimeline, timelineToCsv } from './timeline.ts';
+import { UploadSlots } from './upload-slots.ts';
 
 /** What the routes need from the video service. */
 export interface VideoRoutesDeps {
-  config: Pick<VideoConfig, 'maxUploadBytes' | 'sampleFps'>;
-  /** Where multer writes uploads while they arrive. */
+  config: Pick<
+    VideoConfig,
+    'maxUploadBytes' | 'sampleFps' | 'maxDurationSec' | 'maxFramesPerJob' | 'maxConcurrentUploadsPerClient' | 'maxQueuedJobsPerClient'
+  >;
+  /** Where multer writes uploads while they arrive (VIDEO_UPLOAD_DIR). */
   uploadsDir: string;
-  /** ffprobe (and a decode check) of an uploaded file; rejects with an AppError. */
-  probe(file: string): Promise<VideoProbe>;
+  /** ffprobe (and a decode check) of an uploaded file; `accept` may refuse it from its duration first; rejects with an AppError. */
+  probe(file: string, accept?: (durationSec: number) => void): Promise<VideoProbe>;
   /** These two throw not_ready while the service is not started. */
   store(): VideoJobStore;
   queue(): JobQueue;
@@ -69,10 +81,30 @@ function multerError(error: unknown, maxBytes: number): AppError {
   return new AppError('bad_request', 'the upload could not be read');
 }
 
+/** Upload file names: the service's orphan sweep deletes only files with this form. */
+export const UPLOAD_FILE_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.upload$/;
+
 function jobIdParam(req: Request): string {
   const parsed = videoJobIdSchema.safeParse(req.params.id);
   if (!parsed.success) throw new AppError('not_found', 'no such video job');
   return parsed.data;
+}
+
+/** The job if it exists and belongs to the caller; another owner's job is as missing as an unknown one. */
+function ownJob(store: VideoJobStore, id: string, caller: Caller): VideoJob {
+  const job = store.get(id);
+  if (!job || job.owner !== caller.owner) throw new AppError('not_found', 'no such video job');
+  return job;
+}
+
+/** 429 when the client already has its maximum of jobs queued or running. */
+function checkQueuedJobs(store: VideoJobStore, key: string, max: number): void {
+  if (store.activeCount(key) >= max) {
+    throw new AppError(
+      'rate_limited',
+      `you already have ${max} video job(s) queued or running (VIDEO_MAX_QUEUED_JOBS_PER_CLIENT); wait for one to finish or delete one`,
+    );
+  }
 }
 
 export function videoRouter(deps: VideoRoutesDeps): Router {
@@ -87,21 +119,47 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     }),
     limits: { fileSize: deps.config.maxUploadBytes, files: 1, fields: 8 },
   }).single('video');
+  const slots = new UploadSlots(deps.config.maxConcurrentUploadsPerClient);
 
   const receiveUpload = (req: Request, res: Response, next: NextFunction): void => {
     if (!req.is('multipart/form-data')) {
       next(new AppError('unsupported_media_type', 'send the video as multipart/form-data in the field "video"'));
       return;
     }
-    // Refuse before reading a large body when nothing could run it.
+    const key = limitKey(callerOf(res));
+    // Everything here is refused before a byte of the body is read.
+    const release = slots.acquire(key);
+    if (!release) {
+      next(
+        new AppError(
+          'rate_limited',
+          `you are already sending ${deps.config.maxConcurrentUploadsPerClient} upload(s) at once (MAX_CONCURRENT_UPLOADS_PER_CLIENT); wait for one to finish`,
+        ),
+      );
+      return;
+    }
+    // Every path gives the slot back: the body stored or refused below, or the connection gone.
+    res.on('close', release);
     try {
+      checkQueuedJobs(deps.store(), key, deps.config.maxQueuedJobsPerClient);
       if (!deps.queue().hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
     } catch (error) {
+      release();
       next(error);
       return;
     }
-    upload(req, res, (error: unknown) => next(error ? multerError(error, deps.config.maxUploadBytes) : undefined));
+    upload(req, res, (error: unknown) => {
+      release();
+      next(error ? multerError(error, deps.config.maxUploadBytes) : undefined);
+    });
   };
+
+  router.get('/', (req, res) => {
+    const query = videoListQuerySchema.safeParse(req.query);
+    if (!query.success) throw new AppError('bad_request', 'limit must be a whole number from 1 to 100');
+    const answer: VideoJobList = { jobs: deps.store().ofOwner(callerOf(res).owner, query.data.limit).map(jobView) };
+    res.json(answer);
+  });
 
   router.post('/', receiveUpload, async (req, res) => {
     const file = req.file;
@@ -111,16 +169,23 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
       const options = videoUploadOptionsSchema.safeParse({ ...req.query, ...(req.body as object | undefined) });
       // The schema's own sentence (e.g. the fps range), not the validator's report.
       if (!options.success) throw new AppError('bad_request', options.error.issues[0]?.message ?? 'invalid upload options');
-      const probe = await deps.probe(file.path);
+      const caller = callerOf(res);
+      const sampledFps = options.data.fps ?? deps.config.sampleFps;
+      const probe = await deps.probe(file.path, (durationSec) => checkVideoCaps(durationSec, sampledFps, deps.config));
       const queue = deps.queue();
+      const store = deps.store();
+      // Again after the probe: other uploads of this client may have become jobs meanwhile.
+      checkQueuedJobs(store, limitKey(caller), deps.config.maxQueuedJobsPerClient);
       if (!queue.hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
-      const job = deps.store().create({
+      const job = store.create({
         id: randomUUID(),
+        owner: caller.owner,
+        clientKey: limitKey(caller),
         originalName: path.basename(file.originalname || 'video').slice(0, 255),
         uploadPath: path.resolve(file.path),
         sizeBytes: file.size,
         durationSec: probe.durationSec,
-        sampledFps: options.data.fps ?? deps.config.sampleFps,
+        sampledFps,
         width: probe.width,
         height: probe.height,
       });
@@ -135,9 +200,7 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
   });
 
   router.get('/:id', (req, res) => {
-    const job = deps.store().get(jobIdParam(req));
-    if (!job) throw new AppError('not_found', 'no such video job');
-    res.json(jobView(job));
+    res.json(jobView(ownJob(deps.store(), jobIdParam(req), callerOf(res))));
   });
 
   router.get('/:id/timeline', (req, res) => {
@@ -145,8 +208,7 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     const query = timelineQuerySchema.safeParse(req.query);
     if (!query.success) throw new AppError('bad_request', 'format must be "json" or "csv"');
     const store = deps.store();
-    const job = store.get(id);
-    if (!job) throw new AppError('not_found', 'no such video job');
+    const job = ownJob(store, id, callerOf(res));
     const timeline = buildTimeline(job, store.samples(id));
     if (query.data.format === 'csv') {
       res
@@ -159,10 +221,17 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
   });
 
   router.delete('/:id', async (req, res) => {
-    const removed = await deps.removeJob(jobIdParam(req));
+    const job = ownJob(deps.store(), jobIdParam(req), callerOf(res));
+    const removed = await deps.removeJob(job.id);
     if (!removed) throw new AppError('not_found', 'no such video job');
     res.status(204).end();
   });
+
+  // The last guard: no refusal of these routes carries a server path (ffmpeg, fs or multer text).
+  const stripPaths: ErrorRequestHandler = (error, _req, _res, next) => {
+    next(error instanceof AppError ? new AppError(error.code, withoutPaths(error.message)) : error);
+  };
+  router.use(stripPaths);
 
   return router;
 }

@@ -16,9 +16,11 @@ import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics
 import type { FrameAnalyzer } from '../pipeline/types.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from './binaries.ts';
+import { withoutPaths } from './ffmpeg-messages.ts';
 import { JobQueue, JobStoppedError } from './jobs.ts';
+import { deleteExpiredJobs, retentionSweepMs, sweepOrphanUploads } from './maintenance.ts';
 import { probeVideo } from './probe.ts';
-import { videoRouter, type VideoRoutesDeps } from './routes.ts';
+import { UPLOAD_FILE_PATTERN, videoRouter, type VideoRoutesDeps } from './routes.ts';
 import { type VideoJob, VideoJobStore } from './store.ts';
 
 export interface VideoServiceEvents {
@@ -29,12 +31,15 @@ export interface VideoService {
   /** Everything under /api/v1/videos. */
   router: Router;
   events: EventEmitter<VideoServiceEvents>;
-  /** Opens the store; resumes interrupted jobs whose upload is still there, fails the others. */
+  /** Whether `owner` may see job `jobId` (it exists and is theirs); false while the service is not started. */
+  canRead(jobId: string, owner: string): boolean;
+  /**
+   * Opens the store; deletes orphan uploads and expired jobs; resumes interrupted jobs whose upload
+   * is still there and that have attempts left, fails the others; starts the retention timer.
+   */
   start(): Promise<void>;
-  /** Stops ffmpeg children and running jobs (they resume on the next start), closes the db. */
+  /** Stops ffmpeg children and running jobs (they resume on the next start), the retention timer, closes the db. */
   close(): Promise<void>;
-  /** Whether `owner` may read job `id` (false for a missing job, and before start). */
-  canRead(id: string, owner: string): boolean;
 }
 
 /** The slices of the Config the video service reads. */
@@ -58,10 +63,11 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
   const logger = deps.logger.child({ component: 'video' });
   const binaries = deps.binaries ?? resolveFfmpegBinaries(deps.config.ffmpeg);
   const videoDir = path.join(config.dataDir, 'video');
-  const uploadsDir = path.join(videoDir, 'uploads');
+  const uploadsDir = config.uploadDir;
   const events = new EventEmitter<VideoServiceEvents>();
   let store: VideoJobStore | undefined;
   let queue: JobQueue | undefined;
+  let retentionTimer: NodeJS.Timeout | undefined;
 
   const analyzer = (): FrameAnalyzer => {
     const current = typeof deps.analyzer === 'function' ? deps.analyzer() : deps.analyzer;
@@ -86,6 +92,15 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     store?.markUploadDeleted(job.id);
   };
 
+  /** A job started `maxAttempts` times is not started again (a video that crashes the server would otherwise loop). */
+  const failOutOfAttempts = (db: VideoJobStore, job: VideoJob): void => {
+    db.markFailed(job.id, `interrupted ${job.attempts} times (crash or restart mid-job); not run again`);
+    videoJobsTotal.inc({ outcome: 'failed' });
+    logger.warn({ jobId: job.id, attempts: job.attempts, maxAttempts: config.maxAttempts }, 'video job out of attempts');
+    if (!config.keepUploads) deleteUpload(job);
+    emit(db.get(job.id)!);
+  };
+
   const runJob = async (id: string, signal: AbortSignal): Promise<void> => {
     const db = store!;
     const job = db.get(id);
@@ -94,6 +109,10 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
       db.markFailed(id, 'the uploaded file is no longer available');
       videoJobsTotal.inc({ outcome: 'failed' });
       emit(db.get(id)!);
+      return;
+    }
+    if (job.attempts >= config.maxAttempts) {
+      failOutOfAttempts(db, job);
       return;
     }
     db.markRunning(id);
@@ -137,7 +156,8 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         return;
       }
       if (stop === 'deleted') return; // the DELETE handler removes everything
-      const reason = error instanceof AppError ? error.message : 'internal error during analysis';
+      // Clients read `error`: no server path in it, whatever produced the message.
+      const reason = error instanceof AppError ? withoutPaths(error.message) : 'internal error during analysis';
       if (!(error instanceof AppError)) logger.error({ err: error, jobId: id }, 'video job failed');
       else logger.warn({ jobId: id, code: error.code, reason }, 'video job failed');
       db.markFailed(id, reason);
@@ -153,7 +173,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     config,
     uploadsDir,
     logger,
-    probe: (file) => probeVideo(file, binaries),
+    probe: (file, accept) => probeVideo(file, binaries, accept),
     store: () => {
       if (!store) throw new AppError('not_ready', 'the video service is not started');
       return store;
@@ -177,20 +197,30 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
   return {
     router: videoRouter(routes),
     events,
+    canRead(jobId, owner) {
+      const job = store?.get(jobId);
+      return job !== undefined && job.owner === owner;
+    },
     async start() {
       if (store) return;
       fs.mkdirSync(uploadsDir, { recursive: true });
       store = new VideoJobStore(path.join(videoDir, 'jobs.sqlite'));
+      sweepOrphanUploads(uploadsDir, UPLOAD_FILE_PATTERN, store, logger);
+      deleteExpiredJobs(store, config.retentionMs, logger);
       queue = new JobQueue({
         concurrency: config.jobConcurrency,
         maxQueued: config.maxQueuedJobs,
         run: runJob,
         onDepth: (queued) => queueDepth.set({ queue: 'video_jobs' }, queued),
       });
-      logger.info({ binaries: binaries.origin, dataDir: config.dataDir }, 'video service starting');
+      logger.info({ binaries: binaries.origin, dataDir: config.dataDir, uploadDir: uploadsDir }, 'video service starting');
       // Jobs a previous process accepted but did not finish: resume from the start, or fail with the reason.
       const interrupted = [...store.withStatus('running'), ...store.withStatus('queued')];
       for (const job of interrupted) {
+        if (job.attempts >= config.maxAttempts) {
+          failOutOfAttempts(store, job);
+          continue;
+        }
         if (job.uploadPath && fs.existsSync(job.uploadPath)) {
           store.markQueued(job.id);
           queue.enqueue(job.id, { force: true });
@@ -202,11 +232,16 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         }
         emit(store.get(job.id)!);
       }
-    },
-    canRead(id, _owner) {
-      return store?.get(id) !== undefined;
+      if (config.retentionMs > 0) {
+        retentionTimer = setInterval(() => {
+          if (store) deleteExpiredJobs(store, config.retentionMs, logger);
+        }, retentionSweepMs(config.retentionMs));
+        retentionTimer.unref();
+      }
     },
     async close() {
+      clearInterval(retentionTimer);
+      retentionTimer = undefined;
       await queue?.close();
       queue = undefined;
       store?.close();

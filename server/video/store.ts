@@ -7,6 +7,10 @@ import type { Face } from '../../contract/socket.ts';
 
 export interface VideoJob {
   id: string;
+  /** Whose job this is (`Caller.owner`); only its owner sees or deletes it. */
+  owner: string;
+  /** The per-client limit key (`limitKey(caller)`) its queued/running time counts against. */
+  clientKey: string;
   status: VideoJobStatus;
   progress: number;
   originalName: string;
@@ -35,6 +39,8 @@ export interface VideoSample {
 
 interface JobRow {
   id: string;
+  owner: string;
+  client_key: string;
   status: VideoJobStatus;
   progress: number;
   original_name: string;
@@ -54,6 +60,8 @@ interface JobRow {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS video_jobs (
   id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL DEFAULT 'local',
+  client_key TEXT NOT NULL DEFAULT '',
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
   progress REAL NOT NULL DEFAULT 0,
   original_name TEXT NOT NULL,
@@ -78,9 +86,32 @@ CREATE TABLE IF NOT EXISTS video_samples (
 );
 `;
 
+/** Indexes over columns that older databases gain in `migrate`, so created after it. */
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS video_jobs_owner ON video_jobs (owner, created_at);
+CREATE INDEX IF NOT EXISTS video_jobs_client ON video_jobs (client_key, status);
+`;
+
+/** Columns added after the first release: existing databases get them with these definitions. */
+const ADDED_COLUMNS: ReadonlyArray<{ name: string; definition: string }> = [
+  { name: 'owner', definition: "TEXT NOT NULL DEFAULT 'local'" },
+  { name: 'client_key', definition: "TEXT NOT NULL DEFAULT ''" },
+  { name: 'attempts', definition: 'INTEGER NOT NULL DEFAULT 0' },
+];
+
+/** Brings a database written by an older version up to SCHEMA (jobs from before owners belong to `local`). */
+function migrate(db: Database.Database): void {
+  const present = new Set(db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'video_jobs\')').all().map((c) => c.name));
+  for (const column of ADDED_COLUMNS) {
+    if (!present.has(column.name)) db.exec(`ALTER TABLE video_jobs ADD COLUMN ${column.name} ${column.definition}`);
+  }
+}
+
 function toJob(row: JobRow): VideoJob {
   return {
     id: row.id,
+    owner: row.owner,
+    clientKey: row.client_key,
     status: row.status,
     progress: row.progress,
     originalName: row.original_name,
@@ -100,6 +131,8 @@ function toJob(row: JobRow): VideoJob {
 
 export interface NewVideoJob {
   id: string;
+  owner: string;
+  clientKey: string;
   originalName: string;
   uploadPath: string;
   sizeBytes: number;
@@ -123,14 +156,22 @@ export class VideoJobStore {
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('foreign_keys = ON');
     this.#db.exec(SCHEMA);
+    migrate(this.#db);
+    this.#db.exec(INDEXES);
     const db = this.#db;
     this.#statements = {
       insert: db.prepare(
-        `INSERT INTO video_jobs (id, status, original_name, upload_path, size_bytes, duration_sec, sampled_fps, width, height, created_at, updated_at)
-         VALUES (@id, 'queued', @originalName, @uploadPath, @sizeBytes, @durationSec, @sampledFps, @width, @height, @now, @now)`,
+        `INSERT INTO video_jobs (id, owner, client_key, status, original_name, upload_path, size_bytes, duration_sec, sampled_fps, width, height, created_at, updated_at)
+         VALUES (@id, @owner, @clientKey, 'queued', @originalName, @uploadPath, @sizeBytes, @durationSec, @sampledFps, @width, @height, @now, @now)`,
       ),
       get: db.prepare<[string], JobRow>('SELECT * FROM video_jobs WHERE id = ?'),
       byStatus: db.prepare<[string], JobRow>('SELECT * FROM video_jobs WHERE status = ? ORDER BY created_at, rowid'),
+      byOwner: db.prepare<[string, number], JobRow>('SELECT * FROM video_jobs WHERE owner = ? ORDER BY created_at DESC, rowid DESC LIMIT ?'),
+      activeOfClient: db.prepare<[string], { n: number }>(
+        `SELECT COUNT(*) AS n FROM video_jobs WHERE client_key = ? AND status IN ('queued', 'running')`,
+      ),
+      finishedBefore: db.prepare<[string], JobRow>(`SELECT * FROM video_jobs WHERE status IN ('done', 'failed') AND updated_at < ? ORDER BY updated_at`),
+      uploadPaths: db.prepare<[], { upload_path: string }>('SELECT upload_path FROM video_jobs WHERE upload_path IS NOT NULL'),
       start: db.prepare(
         `UPDATE video_jobs SET status = 'running', progress = 0, frames_analyzed = 0, attempts = attempts + 1, error = NULL, updated_at = ? WHERE id = ?`,
       ),
@@ -160,6 +201,26 @@ export class VideoJobStore {
 
   withStatus(status: VideoJobStatus): VideoJob[] {
     return this.#statements.byStatus.all(status).map(toJob);
+  }
+
+  /** The owner's jobs, newest first, at most `limit`. */
+  ofOwner(owner: string, limit: number): VideoJob[] {
+    return this.#statements.byOwner.all(owner, limit).map(toJob);
+  }
+
+  /** Jobs of one client (`limitKey`) that are queued or running. */
+  activeCount(clientKey: string): number {
+    return this.#statements.activeOfClient.get(clientKey)?.n ?? 0;
+  }
+
+  /** Done or failed jobs last updated before `cutoff`, oldest first. */
+  finishedBefore(cutoff: Date): VideoJob[] {
+    return this.#statements.finishedBefore.all(cutoff.toISOString()).map(toJob);
+  }
+
+  /** Every upload file a job still refers to (absolute paths). */
+  uploadPaths(): Set<string> {
+    return new Set(this.#statements.uploadPaths.all().map((row) => row.upload_path));
   }
 
   /** Running from scratch: earlier partial results (an interrupted attempt) are dropped. */
