@@ -5,6 +5,9 @@
  * machine only). Client addresses other than loopback come from X-Forwarded-For under TRUST_PROXY.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inviteSchema } from '../contract/http.ts';
@@ -12,6 +15,7 @@ import type { ConnectErrorData, EmotionsEvent, FrameResult, JoinResult, Timeline
 import { InviteSigner } from '../server/security/invites.ts';
 import type { RunningServer } from '../server/server.ts';
 import { type ConnectOptions, connectClient, readPhoto, request, startTestServer, type TestClient } from './live-support.ts';
+import { makeGrayVideo } from './video-support.ts';
 
 const KEY = 'test-key-aaaaaaaaaaaaaaaa';
 const OTHER_KEY = 'test-key-bbbbbbbbbbbbbbbb';
@@ -55,6 +59,7 @@ describe('access control with API keys', { timeout: 300_000 }, () => {
       CORS_ORIGINS: ALLOWED,
       TRUST_PROXY: 'true',
       PUBLIC_URL: 'https://moodwire.example.com/',
+      MAX_VIDEO_SUBSCRIPTIONS_PER_SOCKET: '1',
     });
     await server.ready;
   });
@@ -172,6 +177,37 @@ describe('access control with API keys', { timeout: 300_000 }, () => {
     for (const transport of ['polling', 'websocket'] as const) {
       assert.match(await refusal(server.url, { token: KEY, transport, headers: { Origin: FOREIGN } }), /^refused without a code/, transport);
       assert.equal(await refusal(server.url, { token: KEY, transport, headers: { Origin: ALLOWED } }), 'connected', transport);
+    }
+  });
+
+  it('a video job belongs to the key that uploaded it: another key gets 404 and cannot follow it; a socket follows a bounded number of jobs', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-owned-'));
+    const uploadAs = async (key: string, name: string) => {
+      const form = new FormData();
+      form.append('video', new Blob([readFileSync(makeGrayVideo(path.join(dir, name), 2))]), name);
+      const res = await fetch(`${server.url}/api/v1/videos`, { method: 'POST', headers: { Authorization: `Bearer ${key}` }, body: form });
+      assert.equal(res.status, 202);
+      return ((await res.json()) as { id: string }).id;
+    };
+    try {
+      const mine = await uploadAs(KEY, 'mine.mp4');
+      const job = (key: string) => fetch(`${server.url}/api/v1/videos/${mine}`, { headers: { Authorization: `Bearer ${key}` } });
+      assert.equal((await job(KEY)).status, 200);
+      assert.equal((await job(OTHER_KEY)).status, 404);
+      const list = (await (await fetch(`${server.url}/api/v1/videos`, { headers: { Authorization: `Bearer ${OTHER_KEY}` } })).json()) as { jobs: unknown[] };
+      assert.deepEqual(list.jobs, []);
+
+      const stranger = await open({ token: OTHER_KEY });
+      assert.equal(codeOf(await request(stranger, 'video:subscribe', { id: mine })), 'not_found');
+      const { token } = inviteSchema.parse(await (await invite('standup', {})).json());
+      assert.equal(codeOf(await request(await open({ token }), 'video:subscribe', { id: mine })), 'not_found', 'an invite owns no jobs');
+      const owner = await open({ token: KEY });
+      assert.equal(codeOf(await request(owner, 'video:subscribe', { id: mine })), 'ok');
+      assert.equal(codeOf(await request(owner, 'video:subscribe', { id: mine })), 'ok', 'the same job again takes no new place');
+      const second = await uploadAs(KEY, 'second.mp4');
+      assert.equal(codeOf(await request(owner, 'video:subscribe', { id: second })), 'rate_limited');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
