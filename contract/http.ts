@@ -20,14 +20,18 @@ type Assert<T extends true> = T;
 
 /** Query or multipart fields of POST /api/v1/videos; without `fps`, VIDEO_SAMPLE_FPS applies. */
 const FPS_RANGE = 'fps must be a number of frames per second from 0.1 to 30';
+const THUMBNAILS_FLAG = 'thumbnails must be true or false';
 export const videoUploadOptionsSchema = z.object({
   fps: z.coerce.number({ error: FPS_RANGE }).min(0.1, { error: FPS_RANGE }).max(30, { error: FPS_RANGE }).optional(),
+  /** keep a small JPEG of each face track with the results (deleted with the job); default false: no picture is stored */
+  thumbnails: z.stringbool({ error: THUMBNAILS_FLAG }).optional(),
 });
 export type VideoUploadOptions = z.infer<typeof videoUploadOptionsSchema>;
 
 /** Query of GET /api/v1/videos/:id/timeline. */
 export const timelineQuerySchema = z.object({
-  format: z.enum(['json', 'csv']).default('json'),
+  /** `csv`: one row per track and sample; `summary-csv`: one row per track */
+  format: z.enum(['json', 'csv', 'summary-csv']).default('json'),
 });
 export type TimelineQuery = z.infer<typeof timelineQuerySchema>;
 
@@ -130,8 +134,7 @@ export type VideoJobList = z.infer<typeof videoJobListSchema>;
 
 /** One sample of one face track of a video. */
 export const videoTrackSampleSchema = z.object({
-  /** media time, seconds */
-  t: z.number(),
+  t: z.number().meta({ description: 'media time of the sample, in seconds from the start of the video' }),
   /** source-video pixels */
   box: boxSchema,
   score: z.number(),
@@ -145,10 +148,10 @@ export type VideoTrackSample = z.infer<typeof videoTrackSampleSchema>;
 
 export const videoTrackSummarySchema = z.object({
   samples: z.number().int(),
-  firstT: z.number(),
-  lastT: z.number(),
+  firstT: z.number().meta({ description: 'media time of the first sample, seconds' }),
+  lastT: z.number().meta({ description: 'media time of the last sample, seconds' }),
   /** samples times the sampling period: how long the face was seen */
-  timeOnScreenSec: z.number(),
+  timeOnScreenSec: z.number().meta({ description: 'samples times the sampling period, seconds' }),
   /** mean of the raw probabilities over the track's samples */
   meanEmotions: emotionScoresSchema,
   /** dominant emotion of the mean distribution */
@@ -160,10 +163,28 @@ export type VideoTrackSummary = z.infer<typeof videoTrackSummarySchema>;
 
 export const videoTrackTimelineSchema = z.object({
   trackId: z.number().int(),
+  /** URL path of a JPEG of this face (its best-scored sample), when the upload asked for thumbnails */
+  thumbnail: z.string().optional(),
   samples: z.array(videoTrackSampleSchema),
   summary: videoTrackSummarySchema,
 });
 export type VideoTrackTimeline = z.infer<typeof videoTrackTimelineSchema>;
+
+/** What shaped a job's results, recorded when its analysis started. */
+export const videoAnalysisSettingsSchema = z.object({
+  /** the emotion model's card version */
+  modelVersion: z.string(),
+  /** DETECTOR_VIDEO, e.g. "ssd" */
+  detector: z.string(),
+  /** MIN_FACE_SIZE: smaller faces are counted in `skippedSmallFaces`, not analysed */
+  minFaceSize: z.number().int(),
+  /** VIDEO_MAX_SIDE_PX: frames were scaled down to this longer side for analysis */
+  maxSidePx: z.number().int(),
+  trackMaxAgeMs: z.number(),
+  smoothingTauMs: z.number(),
+  sceneCutThreshold: z.number(),
+});
+export type VideoAnalysisSettings = z.infer<typeof videoAnalysisSettingsSchema>;
 
 /** GET /api/v1/videos/:id/timeline (JSON; `?format=csv` answers the same samples as CSV rows). */
 export const videoTimelineSchema = z.object({
@@ -171,9 +192,14 @@ export const videoTimelineSchema = z.object({
   status: videoJobStatusSchema,
   /** false while the job runs or after it failed: the timeline holds what was analysed so far */
   complete: z.boolean(),
-  durationSec: z.number(),
-  sampledFps: z.number(),
-  source: z.object({ width: z.number().int(), height: z.number().int() }),
+  durationSec: z.number().meta({ description: 'length of the video, seconds' }),
+  sampledFps: z.number().meta({ description: 'samples analysed per second of video' }),
+  /** the uploaded file's name and its frame size (boxes are in these pixels) */
+  source: z.object({ name: z.string(), width: z.number().int(), height: z.number().int() }),
+  /** null until the analysis starts */
+  analysis: videoAnalysisSettingsSchema.nullable(),
+  /** faces found but smaller than MIN_FACE_SIZE in all samples so far (not in `tracks`) */
+  skippedSmallFaces: z.number().int(),
   /** every sample, including those without faces (face count 0), so gaps are explicit */
   frames: z.array(z.object({ t: z.number(), faceCount: z.number().int() })),
   /** ordered by first appearance */

@@ -16,6 +16,7 @@ import { OriginPolicy } from './security/origins.ts';
 import { type Inference, startInference, waitForModel } from './inference/engine.ts';
 import { attachLiveServer, type LiveServer } from './live/socket-server.ts';
 import type { SessionRegistry } from './live/sessions.ts';
+import { videoAnalysisSettings } from './video/analysis-settings.ts';
 import { createVideoService, type VideoService } from './video/service.ts';
 
 export interface RunningServer {
@@ -83,6 +84,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     analyzer: () => inference?.analyzer,
     config: { video: config.video, ffmpeg: config.ffmpeg, tracking: config.tracking },
     logger,
+    describeAnalysis: () => videoAnalysisSettings(config, inference?.pool.modelVersion ?? 'unknown'),
   });
 
   const { auth, origins, trustProxy } = securityParts(config.security);

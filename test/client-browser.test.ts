@@ -258,6 +258,14 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     const json = await page.evaluate(async (href) => (await fetch(href!)).json(), jsonHref);
     assert.equal(json.status, 'done');
     assert.equal(json.sampledFps, 2, 'the rate chosen on the page');
+    assert.equal(json.source.name, 'groups-pan.mp4');
+    // The page asked for face pictures (its default): every card shows its face.
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll<HTMLImageElement>('#tracks article img.face-thumbnail')];
+      return imgs.length === document.querySelectorAll('#tracks article[data-track-id]').length && imgs.every((i) => i.complete && i.naturalWidth === 96);
+    }, null, { timeout: 60_000 });
+    const summaryCsv = await page.evaluate(async (href) => (await fetch(href!)).text(), await page.getAttribute('#download-summary', 'href'));
+    assert.equal(summaryCsv.trim().split('\n').length, (await cards.count()) + 1, 'one summary row per face track');
     // Downloads are named after the video; the page's URL names the job, so a reload comes back to it.
     assert.equal(await page.getAttribute('#download-csv', 'download'), 'groups-pan.emotions.csv');
     assert.equal(await page.getAttribute('#download-json', 'download'), 'groups-pan.emotions.json');

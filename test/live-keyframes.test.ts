@@ -102,6 +102,7 @@ describe('LiveStream', () => {
   const analysis = (faces: ClassifiedFace[], keyframe: FrameAnalysis['keyframe']): FrameAnalysis => ({
     width: 320,
     height: 240,
+    skippedSmallFaces: 0,
     faces,
     timings: {},
     keyframe,

@@ -36,7 +36,7 @@ describe('OpenAPI document and page', { timeout: 300_000 }, () => {
 
   it('describes every HTTP route with its answers and the bearer scheme', () => {
     assert.equal(doc.openapi, '3.1.0');
-    assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/analyze', '/api/v1/sessions/{sessionId}/invites', '/api/v1/videos', '/api/v1/videos/{id}', '/api/v1/videos/{id}/timeline']);
+    assert.deepEqual(Object.keys(doc.paths).sort(), ['/api/v1/analyze', '/api/v1/sessions/{sessionId}/invites', '/api/v1/videos', '/api/v1/videos/{id}', '/api/v1/videos/{id}/timeline', '/api/v1/videos/{id}/tracks/{trackId}/thumbnail']);
     assert.ok(doc.paths['/api/v1/analyze']!.post!.responses['200']);
     assert.ok(doc.paths['/api/v1/sessions/{sessionId}/invites']!.post!.responses['201']);
     assert.ok(doc.components.securitySchemes.apiKey);
@@ -46,7 +46,7 @@ describe('OpenAPI document and page', { timeout: 300_000 }, () => {
 
   it('every documented operation is a route of the server', async () => {
     for (const [route, methods] of Object.entries(doc.paths)) {
-      const url = `${server.url}${route.replace('{id}', '00000000-0000-4000-8000-000000000000').replace('{sessionId}', 'standup')}`;
+      const url = `${server.url}${route.replace('{id}', '00000000-0000-4000-8000-000000000000').replace('{sessionId}', 'standup').replace('{trackId}', '1')}`;
       for (const method of Object.keys(methods)) {
         const res = await fetch(url, { method: method.toUpperCase(), headers: { Authorization: `Bearer ${KEY}` } });
         const body = await res.text();

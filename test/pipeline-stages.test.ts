@@ -41,7 +41,7 @@ describe('pipeline stages', { timeout: 600_000 }, () => {
     const frame = await decodeImage(readPhoto('group4.jpg'), limits);
     const tensorsBefore = tf.memory().numTensors;
     const image = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
-    const detections = await detectFaces(image, { kind: 'ssd', inputSize: 0, minScore: 0.5 }, 20);
+    const detections = await detectFaces(image, { kind: 'ssd', inputSize: 0, minScore: 0.5 });
     const landmarks = await detectLandmarks(image, detections.map((d) => d.box));
     image.dispose();
     assert.equal(tf.memory().numTensors, tensorsBefore);

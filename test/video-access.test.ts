@@ -21,7 +21,7 @@ import { createApp } from '../server/http/app.ts';
 import { ApiKeys } from '../server/security/api-keys.ts';
 import { securityParts } from '../server/server.ts';
 import { createVideoService, type VideoService } from '../server/video/service.ts';
-import { ffmpegEnv, FrameGate, makeGrayVideo, stubAnalyzer } from './video-support.ts';
+import { ffmpegEnv, FrameGate, makeGrayVideo, stubAnalyzer, TEST_ANALYSIS } from './video-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-access-'));
@@ -57,7 +57,7 @@ before(async () => {
     VIDEO_JOB_CONCURRENCY: '1',
     MOODWIRE_API_KEYS: Object.values(KEYS).join(','),
   });
-  service = createVideoService({ analyzer: stubAnalyzer(gate), config, logger });
+  service = createVideoService({ analyzer: stubAnalyzer(gate), config, logger, describeAnalysis: () => TEST_ANALYSIS });
   await service.start();
   const app = createApp({
     analyzer: () => undefined,

@@ -19,7 +19,7 @@ import { securityParts } from '../server/server.ts';
 import { type Inference, startInference } from '../server/inference/engine.ts';
 import { createVideoService, type VideoService } from '../server/video/service.ts';
 import { VideoJobStore } from '../server/video/store.ts';
-import { type BadFiles, childFfmpegProcesses, ffmpegEnv, groupsPan, makeBadFiles, repoRoot } from './video-support.ts';
+import { type BadFiles, childFfmpegProcesses, ffmpegEnv, groupsPan, makeBadFiles, repoRoot, TEST_ANALYSIS } from './video-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const modelDir = process.env.TEST_MODEL_DIR ?? path.join(repoRoot, 'models/emotion');
@@ -57,7 +57,7 @@ function assertShape(schema: { parse(value: unknown): unknown }, body: unknown):
 }
 
 async function startVideoServer(config: Partial<VideoConfig> & { dataDir: string }): Promise<Running> {
-  const service = createVideoService({ analyzer: () => inference.analyzer, config: serviceConfig(config), logger });
+  const service = createVideoService({ analyzer: () => inference.analyzer, config: serviceConfig(config), logger, describeAnalysis: () => TEST_ANALYSIS });
   const events: VideoProgressEvent[] = [];
   service.events.on('progress', (e) => events.push(e));
   await service.start();

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import { loadConfig, type VideoConfig } from '../server/config.ts';
 import { createVideoService, type VideoService } from '../server/video/service.ts';
 import { type NewVideoJob, VideoJobStore } from '../server/video/store.ts';
-import { ffmpegEnv, makeGrayVideo, stubAnalyzer } from './video-support.ts';
+import { ffmpegEnv, makeGrayVideo, stubAnalyzer, TEST_ANALYSIS } from './video-support.ts';
 
 const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 const dirs: string[] = [];
@@ -47,6 +47,7 @@ function setup(env: Record<string, string> = {}, video: Partial<VideoConfig> = {
         analyzer: stubAnalyzer(),
         config: { video: { ...config.video, ...video }, ffmpeg: config.ffmpeg, tracking: config.tracking },
         logger,
+        describeAnalysis: () => TEST_ANALYSIS,
       }),
   };
 }
@@ -86,10 +87,10 @@ describe('video service start', () => {
     store.create(spent);
     store.create(left);
     // Two crashes mid-job for one, one for the other: each start counted by markRunning.
-    store.markRunning(spent.id);
+    store.markRunning(spent.id, TEST_ANALYSIS);
     store.markQueued(spent.id);
-    store.markRunning(spent.id);
-    store.markRunning(left.id);
+    store.markRunning(spent.id, TEST_ANALYSIS);
+    store.markRunning(left.id, TEST_ANALYSIS);
     assert.equal(store.get(spent.id)!.attempts, 2);
     store.close();
 
@@ -119,7 +120,7 @@ describe('video service start', () => {
     const kept = jobWithUpload(s);
     const store = new VideoJobStore(s.dbFile);
     store.create(kept);
-    store.markRunning(kept.id);
+    store.markRunning(kept.id, TEST_ANALYSIS);
     store.markDone(kept.id); // a kept upload (VIDEO_KEEP_UPLOADS) of a finished job
     store.close();
     const orphans = [randomUUID(), randomUUID()].map((id) => path.join(s.uploadDir, `${id}.upload`));
@@ -142,7 +143,7 @@ describe('video service start', () => {
     const job = jobWithUpload(s, 'key:0123456789abcdef');
     const store = new VideoJobStore(s.dbFile);
     store.create(job);
-    store.markRunning(job.id);
+    store.markRunning(job.id, TEST_ANALYSIS);
     store.markDone(job.id);
     store.close();
     const service = s.service();
@@ -194,8 +195,8 @@ describe('retention (VIDEO_RETENTION_HOURS)', () => {
     const old = jobWithUpload(s);
     const store = new VideoJobStore(s.dbFile);
     store.create(old);
-    store.markRunning(old.id);
-    store.addSample(old.id, { index: 0, t: 0, faces: [] }, 0.5);
+    store.markRunning(old.id, TEST_ANALYSIS);
+    store.addSample(old.id, { index: 0, t: 0, faces: [], skippedSmallFaces: 0 }, 0.5);
     store.markDone(old.id);
     store.close();
     await sleep(1600);
@@ -212,12 +213,12 @@ describe('retention (VIDEO_RETENTION_HOURS)', () => {
       const fresh = jobWithUpload(s);
       const db = new VideoJobStore(s.dbFile);
       db.create(fresh);
-      db.markRunning(fresh.id);
-      db.addSample(fresh.id, { index: 0, t: 0, faces: [] }, 0.5);
+      db.markRunning(fresh.id, TEST_ANALYSIS);
+      db.addSample(fresh.id, { index: 0, t: 0, faces: [], skippedSmallFaces: 0 }, 0.5);
       db.markFailed(fresh.id, 'because');
       const stillRunning = jobWithUpload(s);
       db.create(stillRunning);
-      db.markRunning(stillRunning.id); // running rows are never expired
+      db.markRunning(stillRunning.id, TEST_ANALYSIS); // running rows are never expired
       db.close();
       assert.equal(service.canRead(fresh.id, 'local'), true, 'kept while recent');
       const finishedAt = Date.now();
@@ -236,7 +237,7 @@ describe('retention (VIDEO_RETENTION_HOURS)', () => {
     const old = jobWithUpload(s);
     const store = new VideoJobStore(s.dbFile);
     store.create(old);
-    store.markRunning(old.id);
+    store.markRunning(old.id, TEST_ANALYSIS);
     store.markDone(old.id);
     store.close();
     await sleep(50);

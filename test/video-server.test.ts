@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import sharp from 'sharp';
 import { analyzeResultSchema, videoJobListSchema, type VideoTimeline } from '../contract/http.ts';
 import type { RunningServer } from '../server/server.ts';
 import { readPhoto, startTestServer } from './live-support.ts';
@@ -54,6 +55,47 @@ describe('video jobs on the real server', { timeout: 180_000 }, () => {
     assert.equal(short.tracks, short.faceSamples);
     assert.ok(standard.longest >= 4, `the default tracks did not continue: ${JSON.stringify(standard)}`);
     assert.ok(standard.tracks <= standard.faceSamples / 2, JSON.stringify({ short, standard }));
+  });
+});
+
+describe('what a video result says about itself', { timeout: 180_000 }, () => {
+  it('names the source, the model and the settings, counts faces too small to read, keeps a thumbnail per track when asked, and a summary CSV', async () => {
+    // groups-pan's faces are 48-85 px at 640x360: MIN_FACE_SIZE=60 leaves some out, not all.
+    await withServer({ MIN_FACE_SIZE: '60' }, async (server) => {
+      const timeline = await analyseGroupsPan(server.url, FPS, 60_000, { thumbnails: true });
+      assert.equal(timeline.source.name, 'groups-pan.mp4');
+      assert.deepEqual(timeline.analysis, {
+        modelVersion: server.inference()!.pool.modelVersion,
+        detector: 'ssd',
+        minFaceSize: 60,
+        maxSidePx: 640,
+        trackMaxAgeMs: 1500,
+        smoothingTauMs: 400,
+        sceneCutThreshold: 30,
+      });
+      assert.ok(timeline.skippedSmallFaces > 0, 'some faces were too small');
+      assert.ok(timeline.tracks.length > 0, 'and some were not');
+      assert.ok(timeline.tracks.every((t) => t.samples.every((s) => Math.min(s.box.width, s.box.height) >= 60)));
+      assert.equal(timeline.frames.length, 12, 'samples without faces stay in the timeline');
+
+      for (const track of timeline.tracks) {
+        assert.equal(track.thumbnail, `/api/v1/videos/${timeline.id}/tracks/${track.trackId}/thumbnail`);
+        const res = await fetch(`${server.url}${track.thumbnail}`);
+        assert.equal(res.headers.get('content-type'), 'image/jpeg');
+        const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+        assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 96, 96]);
+      }
+      const summary = await fetch(`${server.url}/api/v1/videos/${timeline.id}/timeline?format=summary-csv`);
+      assert.match(summary.headers.get('content-disposition') ?? '', /filename="groups-pan\.emotions\.summary\.csv"/);
+      const rows = (await summary.text()).trim().split('\n');
+      assert.equal(rows.length, timeline.tracks.length + 1);
+      assert.match(rows[0]!, /^track_id,first_t,last_t,time_on_screen_sec,samples,dominant,mean_angry,/);
+
+      // Without the option no picture of anyone is kept.
+      const plain = await analyseGroupsPan(server.url, FPS, 60_000);
+      assert.ok(plain.tracks.every((t) => t.thumbnail === undefined));
+      assert.equal((await fetch(`${server.url}/api/v1/videos/${plain.id}/tracks/1/thumbnail`)).status, 404);
+    });
   });
 });
 

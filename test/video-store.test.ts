@@ -10,6 +10,7 @@ import { JobQueue } from '../server/video/jobs.ts';
 import { UploadSlots } from '../server/video/upload-slots.ts';
 import { VideoJobStore, type VideoSample } from '../server/video/store.ts';
 import { buildTimeline, CSV_COLUMNS, timelineToCsv } from '../server/video/timeline.ts';
+import { TEST_ANALYSIS } from './video-support.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-store-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -42,9 +43,9 @@ describe('VideoJobStore', () => {
     const id = '6f1c1c56-8f4e-4d0e-9a39-5a8f1b7e0001';
     let store = new VideoJobStore(file);
     assert.equal(store.create(newJob(id)).status, 'queued');
-    store.markRunning(id);
-    store.addSample(id, { index: 0, t: 0, faces: [face(1, 10, 'happy')] }, 0.25);
-    store.addSample(id, { index: 1, t: 0.5, faces: [] }, 0.5);
+    store.markRunning(id, TEST_ANALYSIS);
+    store.addSample(id, { index: 0, t: 0, faces: [face(1, 10, 'happy')], skippedSmallFaces: 0 }, 0.25);
+    store.addSample(id, { index: 1, t: 0.5, faces: [], skippedSmallFaces: 0 }, 0.5);
     store.close();
 
     store = new VideoJobStore(file);
@@ -58,7 +59,7 @@ describe('VideoJobStore', () => {
 
     store.markQueued(id);
     assert.equal(store.samples(id).length, 0, 'an interrupted attempt leaves no partial samples');
-    store.markRunning(id);
+    store.markRunning(id, TEST_ANALYSIS);
     assert.equal(store.get(id)!.attempts, 2);
     store.markFailed(id, 'because');
     assert.equal(store.get(id)!.error, 'because');
@@ -90,7 +91,7 @@ describe('VideoJobStore owners and queries', () => {
     assert.equal(job.owner, 'local');
     assert.equal(job.attempts, 0);
     assert.deepEqual(store.ofOwner('local', 10).map((j) => j.id), [job.id]);
-    store.markRunning(job.id);
+    store.markRunning(job.id, TEST_ANALYSIS);
     assert.equal(store.get(job.id)!.attempts, 1);
     store.close();
     // A second open finds the columns there and changes nothing.
@@ -110,7 +111,7 @@ describe('VideoJobStore owners and queries', () => {
     assert.deepEqual(store.ofOwner('key:mine', 2).map((j) => j.id), [ids[2], ids[1]]);
     assert.deepEqual(store.ofOwner('key:other', 10).map((j) => j.id), [ids[3]]);
     assert.equal(store.activeCount('addr:key:mine'), 3);
-    store.markRunning(ids[0]!);
+    store.markRunning(ids[0]!, TEST_ANALYSIS);
     store.markDone(ids[1]!);
     store.markFailed(ids[2]!, 'x');
     assert.equal(store.activeCount('addr:key:mine'), 1, 'done and failed jobs do not count');
@@ -129,10 +130,10 @@ describe('timeline', () => {
   after(() => store.close());
   store.create(newJob(id));
   const samples: VideoSample[] = [
-    { index: 0, t: 0, faces: [face(1, 10, 'happy'), face(2, 300, 'sad')] },
-    { index: 1, t: 0.5, faces: [face(1, 12, 'happy'), face(2, 302, 'sad')] },
-    { index: 2, t: 1, faces: [] },
-    { index: 3, t: 1.5, faces: [face(1, 14, 'surprise')] },
+    { index: 0, t: 0, faces: [face(1, 10, 'happy'), face(2, 300, 'sad')], skippedSmallFaces: 0 },
+    { index: 1, t: 0.5, faces: [face(1, 12, 'happy'), face(2, 302, 'sad')], skippedSmallFaces: 0 },
+    { index: 2, t: 1, faces: [], skippedSmallFaces: 0 },
+    { index: 3, t: 1.5, faces: [face(1, 14, 'surprise')], skippedSmallFaces: 0 },
   ];
   for (const s of samples) store.addSample(id, s, (s.index + 1) / 4);
   store.markDone(id);

@@ -59,8 +59,9 @@ export function childFfmpegProcesses(): string[] {
 }
 
 /** Uploads groups-pan.mp4 to a running server at `fps`, waits until the job is done and returns its timeline, checked against its schema. */
-export async function analyseGroupsPan(url: string, fps: number, timeoutMs: number): Promise<VideoTimeline> {
+export async function analyseGroupsPan(url: string, fps: number, timeoutMs: number, options: { thumbnails?: boolean } = {}): Promise<VideoTimeline> {
   const form = new FormData();
+  if (options.thumbnails) form.append('thumbnails', 'true');
   form.append('video', new Blob([fs.readFileSync(groupsPan)]), 'groups-pan.mp4');
   const accepted = await fetch(`${url}/api/v1/videos?fps=${fps}`, { method: 'POST', body: form });
   assert.equal(accepted.status, 202);
@@ -104,7 +105,7 @@ export class FrameGate {
 export function stubAnalyzer(gate?: FrameGate): FrameAnalyzer {
   const answer = async (frame: { width: number; height: number }) => {
     await gate?.wait();
-    return { width: frame.width, height: frame.height, faces: [], timings: {} };
+    return { width: frame.width, height: frame.height, faces: [], skippedSmallFaces: 0, timings: {} };
   };
   return {
     analyzeEncoded: () => Promise.reject(new Error('stubAnalyzer: no encoded images in video tests')),
@@ -120,3 +121,14 @@ export function makeGrayVideo(file: string, seconds: number, fps = 1, side = 64)
   ]);
   return file;
 }
+
+/** The analysis settings tests record for jobs they run outside a real server. */
+export const TEST_ANALYSIS = {
+  modelVersion: 'test-model',
+  detector: 'ssd',
+  minFaceSize: 20,
+  maxSidePx: 640,
+  trackMaxAgeMs: 1500,
+  smoothingTauMs: 400,
+  sceneCutThreshold: 30,
+} as const;

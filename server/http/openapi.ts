@@ -89,6 +89,13 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
       },
     },
   },
+  '/api/v1/videos/{id}/tracks/{trackId}/thumbnail': {
+    get: {
+      summary: 'A 96x96 JPEG of the face a track follows (uploads that asked for thumbnails)',
+      requestParams: { path: jobId.extend({ trackId: z.coerce.number().int().min(0) }) },
+      responses: { 200: { description: 'the picture', content: { 'image/jpeg': { schema: z.string().meta({ format: 'binary' }) } } }, ...errors({ ...AUTH_ERRORS, 404: 'not_found' }) },
+    },
+  },
   '/api/v1/sessions/{sessionId}/invites': {
     post: {
       summary: 'Invite someone to a live session',

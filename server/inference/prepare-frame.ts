@@ -13,7 +13,7 @@ import { tf } from '../../contract/backend.ts';
 import { alignFace } from '../pipeline/align.ts';
 import type { BlazeModel } from '../pipeline/blazeface.ts';
 import { decodeImage, type DecodeLimits } from '../pipeline/decode.ts';
-import { detectFaces, type DetectorSpec } from '../pipeline/detect.ts';
+import { bigEnough, detectFaces, type DetectorSpec } from '../pipeline/detect.ts';
 import { detectAllFaces, type LocatedFace, trackFaces } from '../pipeline/face-tracking.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';
 import { greyThumbnail, thumbnailDifference } from '../pipeline/scene-cut.ts';
@@ -52,20 +52,20 @@ const fromLocated = (face: LocatedFace, origin: FaceOrigin): DetectedFace => ({ 
  * Keyframe: the plan's detector on the whole frame. face-api's detectors add 68 landmarks (their
  * eye and mouth points come from them); the MediaPipe detector brings its own keypoints.
  */
-async function detect(frame: RgbFrame, detector: DetectorSpec, context: PrepareContext): Promise<{ faces: DetectedFace[]; detectMs: number; landmarksMs?: number }> {
+async function detect(frame: RgbFrame, detector: DetectorSpec, context: PrepareContext): Promise<{ faces: DetectedFace[]; tooSmall: number; detectMs: number; landmarksMs?: number }> {
   const started = performance.now();
   if (detector.kind === 'blazeface') {
-    const found = await detectAllFaces(blazeModels(context).back, frame, detector.minScore, context.minFaceSize);
-    return { faces: found.map((f) => fromLocated(f, 'detection')), detectMs: performance.now() - started };
+    const { kept, tooSmall } = bigEnough(await detectAllFaces(blazeModels(context).back, frame, detector.minScore), context.minFaceSize);
+    return { faces: kept.map((f) => fromLocated(f, 'detection')), tooSmall, detectMs: performance.now() - started };
   }
   // face-api takes a tensor of the whole frame.
   const image = tf.tensor3d(frame.data, [frame.height, frame.width, 3], 'int32');
   try {
-    const detections = await detectFaces(image, { ...detector, kind: detector.kind }, context.minFaceSize);
+    const { kept: detections, tooSmall } = bigEnough(await detectFaces(image, { ...detector, kind: detector.kind }), context.minFaceSize);
     const detected = performance.now();
     const landmarks = await detectLandmarks(image, detections.map((d) => d.box));
     const faces = detections.map((d, i): DetectedFace => ({ box: d.box, score: d.score, points: facePointsFrom68(landmarks[i]!), origin: 'detection' }));
-    return { faces, detectMs: detected - started, landmarksMs: performance.now() - detected };
+    return { faces, tooSmall, detectMs: detected - started, landmarksMs: performance.now() - detected };
   } finally {
     image.dispose();
   }
@@ -129,6 +129,7 @@ export async function prepareFrames(items: readonly { input: FrameInput; plan: F
 async function locateAndAlign(d: Decoded, tracked: { faces: LocatedFace[]; lost: boolean } | undefined, trackMs: number, context: PrepareContext): Promise<PreparedFrame> {
   const timings: PreparedFrame['timings'] = { decode: d.decodeMs };
   let faces: DetectedFace[] | undefined;
+  let skippedSmallFaces = 0;
   let keyframe: KeyframeReason | undefined = d.cut ? 'cut' : 'planned';
   if (tracked) {
     timings.track = trackMs;
@@ -141,6 +142,7 @@ async function locateAndAlign(d: Decoded, tracked: { faces: LocatedFace[]; lost:
   if (!faces) {
     const detected = await detect(d.frame, d.plan.detector, context);
     faces = detected.faces;
+    skippedSmallFaces = detected.tooSmall;
     timings.detect = detected.detectMs;
     if (detected.landmarksMs !== undefined) timings.landmarks = detected.landmarksMs;
   }
@@ -150,7 +152,7 @@ async function locateAndAlign(d: Decoded, tracked: { faces: LocatedFace[]; lost:
   const crops = new Float32Array(faces.length * cropSize);
   faces.forEach((face, i) => crops.set(alignFace(d.frame, face.points, template), i * cropSize));
   timings.align = performance.now() - alignStarted;
-  return { width: d.frame.width, height: d.frame.height, faces, crops, cropSize: template.size, timings, keyframe, thumbnail: d.thumbnail };
+  return { width: d.frame.width, height: d.frame.height, faces, skippedSmallFaces, crops, cropSize: template.size, timings, keyframe, thumbnail: d.thumbnail };
 }
 
 /** One frame: prepareFrames of one, its error thrown. */

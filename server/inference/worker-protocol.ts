@@ -47,6 +47,8 @@ export interface FramePlan {
 export interface FrameFacts {
   width: number;
   height: number;
+  /** faces found but smaller than MIN_FACE_SIZE, so not analysed (on frames that ran the detector) */
+  skippedSmallFaces: number;
   /** undefined: the faces were tracked from the previous frame */
   keyframe?: KeyframeReason;
   /** grey thumbnail of this frame, for the next frame's scene-cut check (live streams) */

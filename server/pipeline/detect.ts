@@ -34,14 +34,18 @@ export function clipBox(box: Box, width: number, height: number): Box {
   return { x: Math.floor(x), y: Math.floor(y), width: Math.floor(w), height: Math.floor(h) };
 }
 
-/**
- * Face boxes in an RGB image tensor [h, w, 3]. Faces smaller than `minFaceSize` pixels a side are
- * left out (too few pixels to read an expression from); the caller reports that setting.
- */
-export async function detectFaces(image: tf.Tensor3D, spec: FaceApiDetectorSpec, minFaceSize: number): Promise<Detection[]> {
+/** Face boxes in an RGB image tensor [h, w, 3], clipped to the image. */
+export async function detectFaces(image: tf.Tensor3D, spec: FaceApiDetectorSpec): Promise<Detection[]> {
   const [height, width] = image.shape;
   const found = await faceapi.detectAllFaces(image as unknown as FaceApiTensor3D as never, detectorOptions(spec));
-  return found
-    .map((d) => ({ box: clipBox({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height }, width, height), score: d.score }))
-    .filter((d) => d.box.width >= minFaceSize && d.box.height >= minFaceSize);
+  return found.map((d) => ({ box: clipBox({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height }, width, height), score: d.score }));
+}
+
+/**
+ * Faces at least `minFaceSize` pixels a side, and how many were smaller: too few pixels to read an
+ * expression from, so they are not analysed, but answers say how many were skipped.
+ */
+export function bigEnough<T extends { box: { width: number; height: number } }>(faces: T[], minFaceSize: number): { kept: T[]; tooSmall: number } {
+  const kept = faces.filter((f) => f.box.width >= minFaceSize && f.box.height >= minFaceSize);
+  return { kept, tooSmall: faces.length - kept.length };
 }

@@ -114,10 +114,10 @@ function located(d: BlazeDetection, kind: 'back' | 'short', frame: RgbFrame): Lo
   return { box, region: d.box, score: d.score, points: facePoints(d, KEYPOINT_CORRECTION[kind]) };
 }
 
-/** Keyframe: every face of the whole frame whose box is at least `minFaceSize` pixels a side. */
-export async function detectAllFaces(model: BlazeModel, frame: RgbFrame, minScore: number, minFaceSize: number): Promise<LocatedFace[]> {
+/** Keyframe: every face of the whole frame. */
+export async function detectAllFaces(model: BlazeModel, frame: RgbFrame, minScore: number): Promise<LocatedFace[]> {
   const found = await detectFull(model, frame, { minScore });
-  return found.map((d) => located(d, 'back', frame)).filter((f) => f.box.width >= minFaceSize && f.box.height >= minFaceSize);
+  return found.map((d) => located(d, 'back', frame));
 }
 
 /** The square crop a tracked face is looked for in on the next frame. */

@@ -52,6 +52,8 @@ export interface StreamContext {
 export interface FrameAnalysis {
   width: number;
   height: number;
+  /** faces found but smaller than MIN_FACE_SIZE, so not analysed (on frames that ran the detector) */
+  skippedSmallFaces: number;
   faces: ClassifiedFace[];
   timings: FrameTimings;
   /** why the detector ran on this frame; undefined when its faces were tracked from the previous frame */

@@ -12,7 +12,7 @@ import { AppError } from '../../contract/errors.ts';
 import { framesReceived } from '../metrics/metrics.ts';
 import { greyThumbnail, thumbnailDifference } from '../pipeline/scene-cut.ts';
 import { FaceTracker, type TrackerOptions } from '../pipeline/track.ts';
-import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer } from '../pipeline/types.ts';
+import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, RgbFrame } from '../pipeline/types.ts';
 import type { FfmpegBinaries } from './binaries.ts';
 import { analysisSize, decodeFrames } from './frames.ts';
 import type { VideoProbe } from './probe.ts';
@@ -37,8 +37,11 @@ export interface AnalyzeVideoOptions {
    */
   sceneCutThreshold: number;
   signal?: AbortSignal;
-  /** Called in media order, once per sample (faces tracked, boxes in source pixels). */
-  onSample: (sample: VideoSample, progress: number) => void;
+  /**
+   * Called in media order, once per sample (faces tracked, boxes in source pixels), with the
+   * analysed picture (the scaled frame; source pixels = frame pixels x `scale`), e.g. for face thumbnails.
+   */
+  onSample: (sample: VideoSample, progress: number, picture: { frame: RgbFrame; scale: { x: number; y: number } }) => void;
 }
 
 /** Sampling rates below this cannot tell a cut from camera motion with a 32x32 thumbnail (see the header). */
@@ -85,7 +88,7 @@ export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<nu
   const sy = probe.height / size.height;
   const tracker = new FaceTracker(options.tracker);
   const expectedSamples = Math.max(1, Math.ceil(probe.durationSec * fps));
-  const inFlight: Array<{ index: number; timeSec: number; cut: boolean; analysis: Promise<FrameAnalysis> }> = [];
+  const inFlight: Array<{ index: number; timeSec: number; cut: boolean; frame: RgbFrame; analysis: Promise<FrameAnalysis> }> = [];
   let samples = 0;
   let previousThumbnail: Uint8Array | undefined;
 
@@ -100,7 +103,7 @@ export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<nu
     );
     samples += 1;
     const progress = Math.min(0.999, Math.max(samples / expectedSamples, (head.timeSec + 1 / fps) / probe.durationSec));
-    options.onSample({ index: head.index, t: head.timeSec, faces }, progress);
+    options.onSample({ index: head.index, t: head.timeSec, faces, skippedSmallFaces: analysis.skippedSmallFaces }, progress, { frame: head.frame, scale: { x: sx, y: sy } });
   };
 
   try {
@@ -119,7 +122,7 @@ export async function analyzeVideoFile(options: AnalyzeVideoOptions): Promise<nu
       framesReceived.inc({ source: 'video' });
       const analysis = analyzeWithRetry(options.analyzer, decoded.frame, options.signal);
       analysis.catch(() => undefined); // awaited in order below; this only marks it handled
-      inFlight.push({ index: decoded.index, timeSec: decoded.timeSec, cut, analysis });
+      inFlight.push({ index: decoded.index, timeSec: decoded.timeSec, cut, frame: decoded.frame, analysis });
       if (inFlight.length >= options.maxInFlightFrames) await completeOldest();
     }
     while (inFlight.length > 0) await completeOldest();

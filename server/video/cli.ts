@@ -1,5 +1,5 @@
 /**
- * `npm run -s analyze -- FILE [--fps N] [--format json|csv] [--out PATH]`: analyses a video file
+ * `npm run -s analyze -- FILE [--fps N] [--format json|csv|summary-csv] [--out PATH]`: analyses a video file
  * in-process with the same pipeline as the server (worker threads, batcher, tracker), shows a
  * progress bar on stderr and writes the timeline, and nothing else, to stdout or --out (npm's
  * `-s` keeps npm's own banner off stdout).
@@ -16,7 +16,8 @@ import { analyzeVideoFile } from './analyze-file.ts';
 import { resolveFfmpegBinaries } from './binaries.ts';
 import { probeVideo } from './probe.ts';
 import type { VideoSample } from './store.ts';
-import { buildTimeline, timelineToCsv } from './timeline.ts';
+import { videoAnalysisSettings } from './analysis-settings.ts';
+import { buildTimeline, timelineSummaryToCsv, timelineToCsv } from './timeline.ts';
 
 function positiveNumber(value: string): number {
   const n = Number(value);
@@ -29,7 +30,7 @@ const program = new Command()
   .description('Per-face emotion timelines of a video file (same pipeline as the server).')
   .argument('<file>', 'video file (anything ffmpeg decodes)')
   .option('--fps <n>', 'samples per second of video (default: VIDEO_SAMPLE_FPS or 5)', positiveNumber)
-  .option('--format <format>', 'json or csv', 'json')
+  .option('--format <format>', 'json, csv (a row per track and sample) or summary-csv (a row per track)', 'json')
   .option('--out <path>', 'write the timeline here instead of stdout')
   .option('--quiet', 'no progress bar')
   .showHelpAfterError();
@@ -37,7 +38,7 @@ const program = new Command()
 program.parse();
 const file = program.args[0]!;
 const opts = program.opts<{ fps?: number; format: string; out?: string; quiet?: boolean }>();
-if (opts.format !== 'json' && opts.format !== 'csv') program.error('--format must be json or csv');
+if (!['json', 'csv', 'summary-csv'].includes(opts.format)) program.error('--format must be json, csv or summary-csv');
 
 /** The settings, with warnings and errors only logged unless LOG_LEVEL says otherwise; a bad setting ends the CLI with its message. */
 function cliConfig(): Config {
@@ -98,12 +99,22 @@ async function main(): Promise<number> {
     bar?.stop();
     await inference.close();
   }
+  const modelVersion = inference.pool.modelVersion;
   const wallSec = (performance.now() - started) / 1000;
   const timeline = buildTimeline(
-    { id: path.basename(file), status: 'done', durationSec: probe.durationSec, sampledFps: fps, width: probe.width, height: probe.height },
+    {
+      id: path.basename(file),
+      status: 'done',
+      durationSec: probe.durationSec,
+      sampledFps: fps,
+      width: probe.width,
+      height: probe.height,
+      originalName: path.basename(file),
+      analysis: videoAnalysisSettings({ ...config, video: { ...config.video, sampleFps: fps } }, modelVersion),
+    },
     samples,
   );
-  const text = opts.format === 'csv' ? timelineToCsv(timeline) : `${JSON.stringify(timeline, null, 2)}\n`;
+  const text = opts.format === 'csv' ? timelineToCsv(timeline) : opts.format === 'summary-csv' ? timelineSummaryToCsv(timeline) : `${JSON.stringify(timeline, null, 2)}\n`;
   if (opts.out) fs.writeFileSync(opts.out, text);
   else process.stdout.write(text);
   process.stderr.write(

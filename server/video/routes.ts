@@ -30,7 +30,8 @@ import { withoutPaths } from './ffmpeg-messages.ts';
 import type { JobQueue } from './jobs.ts';
 import type { VideoProbe } from './probe.ts';
 import type { VideoJob, VideoJobStore } from './store.ts';
-import { buildTimeline, timelineToCsv } from './timeline.ts';
+import { buildTimeline, timelineSummaryToCsv, timelineToCsv } from './timeline.ts';
+import { timelineFileName } from '../../contract/file-names.ts';
 import { UploadSlots } from './upload-slots.ts';
 
 /** What the routes need from the video service. */
@@ -188,6 +189,7 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
         sampledFps,
         width: probe.width,
         height: probe.height,
+        keepThumbnails: options.data.thumbnails ?? false,
       });
       queue.enqueue(job.id);
       accepted = true;
@@ -209,15 +211,25 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     if (!query.success) throw new AppError('bad_request', 'format must be "json" or "csv"');
     const store = deps.store();
     const job = ownJob(store, id, callerOf(res));
-    const timeline = buildTimeline(job, store.samples(id));
-    if (query.data.format === 'csv') {
+    const timeline = buildTimeline(job, store.samples(id), { tracks: store.thumbnailTracks(id), url: (trackId) => `${req.baseUrl}/${id}/tracks/${trackId}/thumbnail` });
+    if (query.data.format !== 'json') {
+      const summary = query.data.format === 'summary-csv';
       res
         .type('text/csv; charset=utf-8')
-        .set('Content-Disposition', `attachment; filename="timeline-${id}.csv"`)
-        .send(timelineToCsv(timeline));
+        .set('Content-Disposition', `attachment; filename="${timelineFileName(job.originalName, 'csv').replace(/\.csv$/, summary ? '.summary.csv' : '.csv')}"`)
+        .send(summary ? timelineSummaryToCsv(timeline) : timelineToCsv(timeline));
       return;
     }
     res.json(timeline);
+  });
+
+  router.get('/:id/tracks/:trackId/thumbnail', (req, res) => {
+    const store = deps.store();
+    const job = ownJob(store, jobIdParam(req), callerOf(res));
+    const trackId = Number(req.params.trackId);
+    const jpeg = Number.isInteger(trackId) && trackId >= 0 ? store.thumbnail(job.id, trackId) : undefined;
+    if (!jpeg) throw new AppError('not_found', 'no thumbnail for this track (the upload did not ask for thumbnails, or no such track)');
+    res.type('image/jpeg').set('Cache-Control', 'private, max-age=3600').send(jpeg);
   });
 
   router.delete('/:id', async (req, res) => {

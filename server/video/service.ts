@@ -10,10 +10,11 @@ import path from 'node:path';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
+import type { VideoAnalysisSettings } from '../../contract/http.ts';
 import type { VideoProgressEvent } from '../../contract/socket.ts';
 import type { Config } from '../config.ts';
 import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics.ts';
-import type { FrameAnalyzer } from '../pipeline/types.ts';
+import type { FrameAnalyzer, RgbFrame } from '../pipeline/types.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from './binaries.ts';
 import { withoutPaths } from './ffmpeg-messages.ts';
@@ -21,7 +22,8 @@ import { JobQueue, JobStoppedError } from './jobs.ts';
 import { deleteExpiredJobs, retentionSweepMs, sweepOrphanUploads } from './maintenance.ts';
 import { probeVideo } from './probe.ts';
 import { UPLOAD_FILE_PATTERN, videoRouter, type VideoRoutesDeps } from './routes.ts';
-import { type VideoJob, VideoJobStore } from './store.ts';
+import { type VideoJob, VideoJobStore, type VideoSample } from './store.ts';
+import { cropFace, encodeThumbnail } from './thumbnails.ts';
 
 export interface VideoServiceEvents {
   progress: [VideoProgressEvent];
@@ -52,6 +54,42 @@ export interface VideoServiceDeps {
   logger: Logger;
   /** Which ffmpeg/ffprobe to run (default: resolved from `config.ffmpeg`). */
   binaries?: FfmpegBinaries;
+  /** The model and settings a job starting now is analysed with (recorded in its results). */
+  describeAnalysis: () => VideoAnalysisSettings;
+}
+
+/**
+ * The best-scored face of each track of one job, kept as its thumbnail: a face is cropped and
+ * encoded only when it beats the track's best so far, and encodes run one after another.
+ */
+class TrackThumbnails {
+  readonly #best = new Map<number, number>();
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: VideoJobStore,
+    private readonly jobId: string,
+    private readonly logger: Logger,
+  ) {}
+
+  offer(sample: VideoSample, picture: { frame: RgbFrame; scale: { x: number; y: number } }): void {
+    for (const face of sample.faces) {
+      if (face.score <= (this.#best.get(face.trackId) ?? -1)) continue;
+      const { x, y } = picture.scale;
+      const crop = cropFace(picture.frame, { x: face.box.x / x, y: face.box.y / y, width: face.box.width / x, height: face.box.height / y });
+      if (!crop) continue;
+      this.#best.set(face.trackId, face.score);
+      const { trackId, score } = face;
+      this.#chain = this.#chain
+        .then(async () => this.store.putThumbnail(this.jobId, trackId, score, await encodeThumbnail(crop)))
+        .catch((error: unknown) => this.logger.warn({ err: error, jobId: this.jobId, trackId }, 'face thumbnail not stored'));
+    }
+  }
+
+  /** Resolves when every thumbnail offered so far is stored (or failed and was logged). */
+  settled(): Promise<void> {
+    return this.#chain;
+  }
 }
 
 /** Progress is pushed at most this often per job (plus every status change). */
@@ -115,11 +153,12 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
       failOutOfAttempts(db, job);
       return;
     }
-    db.markRunning(id);
+    db.markRunning(id, deps.describeAnalysis());
     emit(db.get(id)!);
     runningVideoJobs.inc();
     const started = performance.now();
     let lastEmit = 0;
+    const thumbnails = job.keepThumbnails ? new TrackThumbnails(db, id, logger) : undefined;
     try {
       const samples = await analyzeVideoFile({
         file: job.uploadPath,
@@ -132,8 +171,9 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         tracker: tracking,
         sceneCutThreshold: tracking.sceneCutThreshold,
         signal,
-        onSample: (sample, progress) => {
+        onSample: (sample, progress, picture) => {
           db.addSample(id, sample, progress);
+          thumbnails?.offer(sample, picture);
           const now = performance.now();
           if (now - lastEmit >= PROGRESS_EVENT_MS) {
             lastEmit = now;
@@ -142,6 +182,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         },
       });
       if (samples === 0) throw new AppError('undecodable_video', 'no frame could be decoded from the video');
+      await thumbnails?.settled();
       db.markDone(id);
       videoJobsTotal.inc({ outcome: 'done' });
       const wallSec = (performance.now() - started) / 1000;

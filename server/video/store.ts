@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import type { VideoJobStatus } from '../../contract/http.ts';
+import type { VideoAnalysisSettings, VideoJobStatus } from '../../contract/http.ts';
 import type { Face } from '../../contract/socket.ts';
 
 export interface VideoJob {
@@ -25,6 +25,10 @@ export interface VideoJob {
   framesAnalyzed: number;
   /** How many times analysis started (a restart re-runs an interrupted job). */
   attempts: number;
+  /** The uploader asked to keep a small picture of each face track (deleted with the job). */
+  keepThumbnails: boolean;
+  /** What shaped the results: recorded when analysis starts; null before. */
+  analysis: VideoAnalysisSettings | null;
   error: string | null;
   createdAt: string;
   updatedAt: string;
@@ -35,6 +39,8 @@ export interface VideoSample {
   index: number;
   t: number;
   faces: Face[];
+  /** faces found in this sample but smaller than MIN_FACE_SIZE, so not analysed */
+  skippedSmallFaces: number;
 }
 
 interface JobRow {
@@ -52,6 +58,8 @@ interface JobRow {
   height: number;
   frames_analyzed: number;
   attempts: number;
+  keep_thumbnails: number;
+  analysis: string | null;
   error: string | null;
   created_at: string;
   updated_at: string;
@@ -73,6 +81,8 @@ CREATE TABLE IF NOT EXISTS video_jobs (
   height INTEGER NOT NULL,
   frames_analyzed INTEGER NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0,
+  keep_thumbnails INTEGER NOT NULL DEFAULT 0,
+  analysis TEXT,
   error TEXT,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
@@ -82,7 +92,15 @@ CREATE TABLE IF NOT EXISTS video_samples (
   idx INTEGER NOT NULL,
   t REAL NOT NULL,
   faces TEXT NOT NULL,
+  skipped_small INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS video_thumbnails (
+  job_id TEXT NOT NULL REFERENCES video_jobs(id) ON DELETE CASCADE,
+  track_id INTEGER NOT NULL,
+  score REAL NOT NULL,
+  jpeg BLOB NOT NULL,
+  PRIMARY KEY (job_id, track_id)
 );
 `;
 
@@ -97,13 +115,20 @@ const ADDED_COLUMNS: ReadonlyArray<{ name: string; definition: string }> = [
   { name: 'owner', definition: "TEXT NOT NULL DEFAULT 'local'" },
   { name: 'client_key', definition: "TEXT NOT NULL DEFAULT ''" },
   { name: 'attempts', definition: 'INTEGER NOT NULL DEFAULT 0' },
+  { name: 'keep_thumbnails', definition: 'INTEGER NOT NULL DEFAULT 0' },
+  { name: 'analysis', definition: 'TEXT' },
 ];
+const ADDED_SAMPLE_COLUMNS: ReadonlyArray<{ name: string; definition: string }> = [{ name: 'skipped_small', definition: 'INTEGER NOT NULL DEFAULT 0' }];
 
 /** Brings a database written by an older version up to SCHEMA (jobs from before owners belong to `local`). */
 function migrate(db: Database.Database): void {
   const present = new Set(db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'video_jobs\')').all().map((c) => c.name));
   for (const column of ADDED_COLUMNS) {
     if (!present.has(column.name)) db.exec(`ALTER TABLE video_jobs ADD COLUMN ${column.name} ${column.definition}`);
+  }
+  const sampleColumns = new Set(db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'video_samples\')').all().map((c) => c.name));
+  for (const column of ADDED_SAMPLE_COLUMNS) {
+    if (!sampleColumns.has(column.name)) db.exec(`ALTER TABLE video_samples ADD COLUMN ${column.name} ${column.definition}`);
   }
 }
 
@@ -123,6 +148,8 @@ function toJob(row: JobRow): VideoJob {
     height: row.height,
     framesAnalyzed: row.frames_analyzed,
     attempts: row.attempts,
+    keepThumbnails: row.keep_thumbnails === 1,
+    analysis: row.analysis ? (JSON.parse(row.analysis) as VideoAnalysisSettings) : null,
     error: row.error,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -140,6 +167,7 @@ export interface NewVideoJob {
   sampledFps: number;
   width: number;
   height: number;
+  keepThumbnails?: boolean;
 }
 
 /**
@@ -161,8 +189,8 @@ export class VideoJobStore {
     const db = this.#db;
     this.#statements = {
       insert: db.prepare(
-        `INSERT INTO video_jobs (id, owner, client_key, status, original_name, upload_path, size_bytes, duration_sec, sampled_fps, width, height, created_at, updated_at)
-         VALUES (@id, @owner, @clientKey, 'queued', @originalName, @uploadPath, @sizeBytes, @durationSec, @sampledFps, @width, @height, @now, @now)`,
+        `INSERT INTO video_jobs (id, owner, client_key, status, original_name, upload_path, size_bytes, duration_sec, sampled_fps, width, height, keep_thumbnails, created_at, updated_at)
+         VALUES (@id, @owner, @clientKey, 'queued', @originalName, @uploadPath, @sizeBytes, @durationSec, @sampledFps, @width, @height, @keepThumbnails, @now, @now)`,
       ),
       get: db.prepare<[string], JobRow>('SELECT * FROM video_jobs WHERE id = ?'),
       byStatus: db.prepare<[string], JobRow>('SELECT * FROM video_jobs WHERE status = ? ORDER BY created_at, rowid'),
@@ -173,7 +201,7 @@ export class VideoJobStore {
       finishedBefore: db.prepare<[string], JobRow>(`SELECT * FROM video_jobs WHERE status IN ('done', 'failed') AND updated_at < ? ORDER BY updated_at`),
       uploadPaths: db.prepare<[], { upload_path: string }>('SELECT upload_path FROM video_jobs WHERE upload_path IS NOT NULL'),
       start: db.prepare(
-        `UPDATE video_jobs SET status = 'running', progress = 0, frames_analyzed = 0, attempts = attempts + 1, error = NULL, updated_at = ? WHERE id = ?`,
+        `UPDATE video_jobs SET status = 'running', progress = 0, frames_analyzed = 0, attempts = attempts + 1, analysis = ?, error = NULL, updated_at = ? WHERE id = ?`,
       ),
       requeue: db.prepare(`UPDATE video_jobs SET status = 'queued', progress = 0, frames_analyzed = 0, updated_at = ? WHERE id = ?`),
       progress: db.prepare('UPDATE video_jobs SET progress = ?, frames_analyzed = ?, updated_at = ? WHERE id = ?'),
@@ -181,16 +209,24 @@ export class VideoJobStore {
       failed: db.prepare(`UPDATE video_jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ?`),
       uploadGone: db.prepare('UPDATE video_jobs SET upload_path = NULL, updated_at = ? WHERE id = ?'),
       remove: db.prepare('DELETE FROM video_jobs WHERE id = ?'),
-      addSample: db.prepare('INSERT OR REPLACE INTO video_samples (job_id, idx, t, faces) VALUES (?, ?, ?, ?)'),
+      addSample: db.prepare('INSERT OR REPLACE INTO video_samples (job_id, idx, t, faces, skipped_small) VALUES (?, ?, ?, ?, ?)'),
       clearSamples: db.prepare('DELETE FROM video_samples WHERE job_id = ?'),
-      samples: db.prepare<[string], { idx: number; t: number; faces: string }>(
-        'SELECT idx, t, faces FROM video_samples WHERE job_id = ? ORDER BY idx',
+      clearThumbnails: db.prepare('DELETE FROM video_thumbnails WHERE job_id = ?'),
+      samples: db.prepare<[string], { idx: number; t: number; faces: string; skipped_small: number }>(
+        'SELECT idx, t, faces, skipped_small FROM video_samples WHERE job_id = ? ORDER BY idx',
       ),
+      // A track's thumbnail is replaced only by a better-scored face.
+      putThumbnail: db.prepare(
+        `INSERT INTO video_thumbnails (job_id, track_id, score, jpeg) VALUES (?, ?, ?, ?)
+         ON CONFLICT (job_id, track_id) DO UPDATE SET score = excluded.score, jpeg = excluded.jpeg WHERE excluded.score > video_thumbnails.score`,
+      ),
+      thumbnail: db.prepare<[string, number], { jpeg: Buffer }>('SELECT jpeg FROM video_thumbnails WHERE job_id = ? AND track_id = ?'),
+      thumbnailTracks: db.prepare<[string], { track_id: number }>('SELECT track_id FROM video_thumbnails WHERE job_id = ?'),
     };
   }
 
   create(job: NewVideoJob): VideoJob {
-    this.#statements.insert.run({ ...job, now: new Date().toISOString() });
+    this.#statements.insert.run({ ...job, keepThumbnails: job.keepThumbnails ? 1 : 0, now: new Date().toISOString() });
     return this.get(job.id)!;
   }
 
@@ -223,17 +259,19 @@ export class VideoJobStore {
     return new Set(this.#statements.uploadPaths.all().map((row) => row.upload_path));
   }
 
-  /** Running from scratch: earlier partial results (an interrupted attempt) are dropped. */
-  markRunning(id: string): void {
+  /** Running from scratch with `analysis`: earlier partial results (an interrupted attempt) are dropped. */
+  markRunning(id: string, analysis: VideoAnalysisSettings): void {
     this.#db.transaction(() => {
       this.#statements.clearSamples.run(id);
-      this.#statements.start.run(new Date().toISOString(), id);
+      this.#statements.clearThumbnails.run(id);
+      this.#statements.start.run(JSON.stringify(analysis), new Date().toISOString(), id);
     })();
   }
 
   markQueued(id: string): void {
     this.#db.transaction(() => {
       this.#statements.clearSamples.run(id);
+      this.#statements.clearThumbnails.run(id);
       this.#statements.requeue.run(new Date().toISOString(), id);
     })();
   }
@@ -241,7 +279,7 @@ export class VideoJobStore {
   /** One analysed sample and the job's progress, written together. */
   addSample(id: string, sample: VideoSample, progress: number): void {
     this.#db.transaction(() => {
-      this.#statements.addSample.run(id, sample.index, sample.t, JSON.stringify(sample.faces));
+      this.#statements.addSample.run(id, sample.index, sample.t, JSON.stringify(sample.faces), sample.skippedSmallFaces);
       this.#statements.progress.run(progress, sample.index + 1, new Date().toISOString(), id);
     })();
   }
@@ -268,7 +306,22 @@ export class VideoJobStore {
       index: row.idx,
       t: row.t,
       faces: JSON.parse(row.faces) as Face[],
+      skippedSmallFaces: row.skipped_small,
     }));
+  }
+
+  /** Keeps `jpeg` as track `trackId`'s thumbnail unless it already has one with a higher score. */
+  putThumbnail(id: string, trackId: number, score: number, jpeg: Buffer): void {
+    this.#statements.putThumbnail.run(id, trackId, score, jpeg);
+  }
+
+  thumbnail(id: string, trackId: number): Buffer | undefined {
+    return this.#statements.thumbnail.get(id, trackId)?.jpeg;
+  }
+
+  /** Tracks of the job that have a thumbnail. */
+  thumbnailTracks(id: string): Set<number> {
+    return new Set(this.#statements.thumbnailTracks.all(id).map((row) => row.track_id));
   }
 
   close(): void {

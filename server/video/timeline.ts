@@ -43,8 +43,9 @@ function summarise(samples: VideoTrackSample[], sampledFps: number): VideoTrackS
 
 /** Group a job's samples per track (ordered by first appearance) and summarise each track. */
 export function buildTimeline(
-  job: Pick<VideoJob, 'id' | 'status' | 'durationSec' | 'sampledFps' | 'width' | 'height'>,
+  job: Pick<VideoJob, 'id' | 'status' | 'durationSec' | 'sampledFps' | 'width' | 'height' | 'originalName' | 'analysis'>,
   samples: VideoSample[],
+  thumbnails: { tracks: Set<number>; url: (trackId: number) => string } = { tracks: new Set(), url: () => '' },
 ): VideoTimeline {
   const byTrack = new Map<number, VideoTrackSample[]>();
   for (const sample of samples) {
@@ -63,6 +64,7 @@ export function buildTimeline(
   }
   const tracks = [...byTrack.entries()].map(([trackId, list]): VideoTrackTimeline => ({
     trackId,
+    ...(thumbnails.tracks.has(trackId) ? { thumbnail: thumbnails.url(trackId) } : {}),
     samples: list,
     summary: summarise(list, job.sampledFps),
   }));
@@ -73,7 +75,9 @@ export function buildTimeline(
     complete: job.status === 'done',
     durationSec: job.durationSec,
     sampledFps: job.sampledFps,
-    source: { width: job.width, height: job.height },
+    source: { name: job.originalName, width: job.width, height: job.height },
+    analysis: job.analysis,
+    skippedSmallFaces: samples.reduce((n, s) => n + s.skippedSmallFaces, 0),
     frames: samples.map((s) => ({ t: round(s.t, 3), faceCount: s.faces.length })),
     tracks,
   };
@@ -98,6 +102,23 @@ export function timelineToCsv(timeline: VideoTimeline): string {
         ].join(','),
       );
     }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export const SUMMARY_CSV_COLUMNS = [
+  'track_id', 'first_t', 'last_t', 'time_on_screen_sec', 'samples', 'dominant',
+  ...EMOTIONS.map((e) => `mean_${e}`),
+  ...EMOTIONS.map((e) => `dominant_share_${e}`),
+] as const;
+
+/** One row per track: its summary (times in seconds of media). */
+export function timelineSummaryToCsv(timeline: VideoTimeline): string {
+  const lines: string[] = [SUMMARY_CSV_COLUMNS.join(',')];
+  for (const { trackId, summary: s } of timeline.tracks) {
+    lines.push(
+      [trackId, s.firstT, s.lastT, s.timeOnScreenSec, s.samples, s.dominant, ...EMOTIONS.map((e) => s.meanEmotions[e]), ...EMOTIONS.map((e) => s.dominantShare[e])].join(','),
+    );
   }
   return lines.join('\n') + '\n';
 }

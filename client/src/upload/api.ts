@@ -20,8 +20,11 @@ export interface UploadHandle {
   abort(): void;
 }
 
-/** `fps`: frames analysed per second of video; undefined leaves the server's VIDEO_SAMPLE_FPS. */
-export function uploadVideo(file: File, onProgress: (fraction: number) => void, headers: Record<string, string> = {}, fps?: number): UploadHandle {
+/**
+ * `fps`: frames analysed per second of video (undefined: the server's VIDEO_SAMPLE_FPS);
+ * `thumbnails`: keep a small picture of each face track with the results.
+ */
+export function uploadVideo(file: File, onProgress: (fraction: number) => void, headers: Record<string, string> = {}, options: { fps?: number; thumbnails?: boolean } = {}): UploadHandle {
   const xhr = new XMLHttpRequest();
   const done = new Promise<VideoAccepted>((resolve, reject) => {
     xhr.open('POST', VIDEOS_URL);
@@ -41,7 +44,8 @@ export function uploadVideo(file: File, onProgress: (fraction: number) => void, 
     xhr.addEventListener('error', () => reject(new ApiError('network', 'The server cannot be reached. Check the connection and try again.', 0)));
     xhr.addEventListener('abort', () => reject(new ApiError('aborted', 'The upload was cancelled.', 0)));
     const form = new FormData();
-    if (fps !== undefined) form.append('fps', String(fps));
+    if (options.fps !== undefined) form.append('fps', String(options.fps));
+    if (options.thumbnails) form.append('thumbnails', 'true');
     form.append('video', file, file.name);
     xhr.send(form);
   });
@@ -81,12 +85,6 @@ export async function listJobs(headers: Record<string, string>, limit = 10): Pro
   return (await getJson<VideoJobList>(`${VIDEOS_URL}?limit=${limit}`, headers)).jobs;
 }
 
-/** File names for downloads: the source video's name without its extension, then what it is. */
-export function downloadName(sourceName: string, format: 'json' | 'csv'): string {
-  const base = sourceName.replace(/\.[A-Za-z0-9]{1,5}$/, '').replace(/[^\p{L}\p{N}._-]+/gu, '_').replace(/^[._]+/, '').slice(0, 80) || 'video';
-  return `${base}.emotions.${format}`;
-}
-
 export function getJob(id: string, headers: Record<string, string> = {}): Promise<VideoJobView> {
   return getJson<VideoJobView>(`${VIDEOS_URL}/${encodeURIComponent(id)}`, headers);
 }
@@ -96,7 +94,7 @@ export function getTimeline(id: string, headers: Record<string, string> = {}): P
 }
 
 /** The timeline file as a Blob, fetched with the credential (a plain link cannot send one). */
-export async function fetchTimelineFile(id: string, format: 'json' | 'csv', headers: Record<string, string>): Promise<Blob> {
+export async function fetchTimelineFile(id: string, format: 'json' | 'csv' | 'summary-csv', headers: Record<string, string>): Promise<Blob> {
   let response: Response;
   try {
     response = await fetch(timelineUrl(id, format), { headers });
@@ -107,7 +105,14 @@ export async function fetchTimelineFile(id: string, format: 'json' | 'csv', head
   return response.blob();
 }
 
-export function timelineUrl(id: string, format: 'json' | 'csv'): string {
+/** A track's thumbnail as an object URL (fetched with the credential, which an <img> cannot send). */
+export async function fetchThumbnail(path: string, headers: Record<string, string>): Promise<string> {
+  const response = await fetch(path, { headers });
+  if (!response.ok) throw errorFrom(response.status, await response.text());
+  return URL.createObjectURL(await response.blob());
+}
+
+export function timelineUrl(id: string, format: 'json' | 'csv' | 'summary-csv'): string {
   return `${VIDEOS_URL}/${encodeURIComponent(id)}/timeline?format=${format}`;
 }
 

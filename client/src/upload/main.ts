@@ -11,8 +11,9 @@ import { connectSocket, type MoodwireSocket } from '../shared/socket.ts';
 import { bearerHeaders, Credentials } from '../shared/credentials.ts';
 import { isUnauthorized } from '../shared/api-error.ts';
 import { KeyForm } from '../shared/key-form.ts';
+import { timelineFileName } from '../../../contract/file-names.ts';
 import type { VideoTimeline } from '../../../contract/http.ts';
-import { ApiError, checkAccess, downloadName, fetchTimelineFile, getJob, getTimeline, jobErrorText, type JobState, listJobs, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
+import { ApiError, checkAccess, fetchThumbnail, fetchTimelineFile, getJob, getTimeline, jobErrorText, type JobState, listJobs, timelineUrl, type UploadHandle, uploadVideo } from './api.ts';
 
 const POLL_MS_WITH_PUSH = 3000;
 const POLL_MS_WITHOUT_PUSH = 1000;
@@ -34,6 +35,8 @@ const ui = {
   resultsSummary: byId('results-summary'),
   downloadJson: byId<HTMLAnchorElement>('download-json'),
   downloadCsv: byId<HTMLAnchorElement>('download-csv'),
+  downloadSummary: byId<HTMLAnchorElement>('download-summary'),
+  thumbnails: byId<HTMLInputElement>('thumbnails'),
   another: byId<HTMLButtonElement>('another'),
   tracks: byId('tracks'),
   legend: byId('legend'),
@@ -74,7 +77,7 @@ ui.cancel.addEventListener('click', () => {
   upload?.abort();
   keyForm.cancel(new ApiError('aborted', 'The upload was cancelled.', 0));
 });
-for (const [link, format] of [[ui.downloadJson, 'json'], [ui.downloadCsv, 'csv']] as const) {
+for (const [link, format] of [[ui.downloadJson, 'json'], [ui.downloadCsv, 'csv'], [ui.downloadSummary, 'summary-csv']] as const) {
   link.addEventListener('click', (event) => {
     // Without a key the plain link works (the server serves this machine); with one, a link
     // cannot send it, so the file is fetched with the header and saved from memory.
@@ -85,7 +88,7 @@ for (const [link, format] of [[ui.downloadJson, 'json'], [ui.downloadCsv, 'csv']
   });
 }
 
-async function download(id: string, format: 'json' | 'csv', fileName: string): Promise<void> {
+async function download(id: string, format: 'json' | 'csv' | 'summary-csv', fileName: string): Promise<void> {
   try {
     const blob = await authorized((headers) => fetchTimelineFile(id, format, headers));
     const url = URL.createObjectURL(blob);
@@ -147,7 +150,7 @@ async function start(file: File): Promise<void> {
     setPhase('Uploading…', 'uploading');
     const fps = ui.fps.value === '' ? undefined : Number(ui.fps.value);
     accepted = await authorized((headers) => {
-      upload = uploadVideo(file, setUpload, headers, fps);
+      upload = uploadVideo(file, setUpload, headers, { ...(fps === undefined ? {} : { fps }), thumbnails: ui.thumbnails.checked });
       return upload.done;
     });
   } catch (error) {
@@ -347,11 +350,14 @@ function showResults(timeline: VideoTimeline): void {
   ui.progressArea.hidden = true;
   ui.results.hidden = false;
   ui.downloadJson.href = timelineUrl(timeline.id, 'json');
-  ui.downloadJson.download = downloadName(current?.sourceName ?? 'video', 'json');
+  ui.downloadJson.download = timelineFileName(current?.sourceName ?? 'video', 'json');
   ui.downloadCsv.href = timelineUrl(timeline.id, 'csv');
-  ui.downloadCsv.download = downloadName(current?.sourceName ?? 'video', 'csv');
+  ui.downloadCsv.download = timelineFileName(current?.sourceName ?? 'video', 'csv');
+  ui.downloadSummary.href = timelineUrl(timeline.id, 'summary-csv');
+  ui.downloadSummary.download = timelineFileName(current?.sourceName ?? 'video', 'csv').replace(/\.csv$/, '.summary.csv');
   ui.downloadJson.dataset.jobId = timeline.id;
   ui.downloadCsv.dataset.jobId = timeline.id;
+  ui.downloadSummary.dataset.jobId = timeline.id;
   const withFaces = timeline.frames.filter((f) => f.faceCount > 0).length;
   ui.resultsSummary.textContent =
     `${timeline.tracks.length} face track${timeline.tracks.length === 1 ? '' : 's'} in ${timeline.durationSec.toFixed(1)} s of video ` +
@@ -370,10 +376,12 @@ function showResults(timeline: VideoTimeline): void {
       fill.style.background = EMOTION_COLORS[emotion];
       share.append(element('span', { text: emotion }), meter, element('span', { text: percent(track.summary.dominantShare[emotion]) }));
     }
+    const heading = element('h3', {}, `Face #${track.trackId}`, emotionChip({ dominant: track.summary.dominant, smoothed: track.summary.meanEmotions }));
+    if (track.thumbnail) heading.prepend(faceThumbnail(track.thumbnail, track.trackId));
     const card = element(
       'article',
       { className: 'track-result' },
-      element('h3', {}, `Face #${track.trackId}`, emotionChip({ dominant: track.summary.dominant, smoothed: track.summary.meanEmotions })),
+      heading,
       element('p', { className: 'muted', text: `On screen ${track.summary.timeOnScreenSec.toFixed(1)} s (${track.summary.firstT.toFixed(1)}–${track.summary.lastT.toFixed(1)} s), ${track.summary.samples} samples` }),
       element('div', { className: 'chart-box large' }, canvas),
       share,
@@ -389,6 +397,17 @@ function showResults(timeline: VideoTimeline): void {
   document.body.dataset.state = 'done';
   ui.results.querySelector('h2')?.focus();
   void showRecent();
+}
+
+/** The face a track follows, so "Face #5" means someone; with a key the picture is fetched with it. */
+function faceThumbnail(path: string, trackId: number): HTMLImageElement {
+  const img = element('img', { className: 'face-thumbnail' });
+  img.alt = `Face #${trackId}`;
+  img.width = 48;
+  img.height = 48;
+  if (!credentials.apiKey) img.src = path;
+  else void fetchThumbnail(path, apiHeaders()).then((url) => (img.src = url), () => img.remove());
+  return img;
 }
 
 const jobInUrl = new URL(location.href).searchParams.get('job');
