@@ -3,8 +3,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import type { BackendChoice } from './backend-choices.ts';
+
+export { BACKEND_CHOICES, type BackendChoice } from './backend-choices.ts';
 
 const require = createRequire(import.meta.url);
 

@@ -19,3 +19,14 @@ export function dominantEmotion(scores: EmotionScores): Emotion {
   for (const label of EMOTIONS) if (scores[label] > scores[best]) best = label;
   return best;
 }
+
+/**
+ * One face's 7 outputs as scores that sum to 1: softmax output in float32 can be off by ~1e-7,
+ * and clients are promised probabilities.
+ */
+export function normalisedScores(p: ArrayLike<number>): EmotionScores {
+  if (p.length !== EMOTIONS.length) throw new Error(`expected ${EMOTIONS.length} probabilities, got ${p.length}`);
+  const values = Array.from(p, (v) => (Number.isFinite(v) && v > 0 ? v : 0));
+  const sum = values.reduce((a, b) => a + b, 0);
+  return scoresFromArray(sum > 0 ? values.map((v) => v / sum) : values.map(() => 1 / values.length));
+}

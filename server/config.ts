@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { BACKEND_CHOICES } from '../contract/backend.ts';
+import { BACKEND_CHOICES } from '../contract/backend-choices.ts';
 import { MIRROR_AVERAGE_SETTINGS, type MirrorAverageSetting } from '../contract/model-card.ts';
 import type { DetectorSpec } from './pipeline/detect.ts';
-import { DEFAULT_TRACKING, type TrackingOptions } from './pipeline/face-tracking.ts';
+import { DEFAULT_TRACKING, type TrackingOptions } from './pipeline/tracking-options.ts';
 import type { KeyframePolicy } from './pipeline/keyframes.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

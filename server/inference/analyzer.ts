@@ -10,7 +10,7 @@
 import { AppError } from '../../contract/errors.ts';
 import type { LiveTrackingConfig } from '../config.ts';
 import { batchSize, facesClassified, framesLocated, framesProcessed, stageSeconds } from '../metrics/metrics.ts';
-import { normalisedScores } from '../pipeline/classify.ts';
+import { normalisedScores } from '../../contract/emotions.ts';
 import type { DetectorSpec } from '../pipeline/detect.ts';
 import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame, StreamContext } from '../pipeline/types.ts';
 import type { DynamicBatcher } from './batcher.ts';

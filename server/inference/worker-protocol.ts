@@ -4,7 +4,7 @@
  * are typed from it (the pool's `call`, the worker's handler table), so no reply is cast.
  */
 import type { ErrorCode } from '../../contract/errors.ts';
-import type { BackendChoice } from '../../contract/backend.ts';
+import type { BackendChoice } from '../../contract/backend-choices.ts';
 import type { MirrorAverageSetting } from '../../contract/model-card.ts';
 import type { Box } from '../../contract/geometry.ts';
 import type { FrameTimings } from '../../contract/socket.ts';

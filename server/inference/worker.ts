@@ -12,7 +12,7 @@ import { EMOTIONS } from '../../contract/emotions.ts';
 import { AppError, toAppError } from '../../contract/errors.ts';
 import { initBackend, tf } from '../../contract/backend.ts';
 import { type BlazeModel, loadBlazeModel } from '../pipeline/blazeface.ts';
-import { normalisedScores } from '../pipeline/classify.ts';
+import { normalisedScores } from '../../contract/emotions.ts';
 import { loadFaceNets } from '../pipeline/faceapi.ts';
 import { DEFAULT_TRACKING } from '../pipeline/face-tracking.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';

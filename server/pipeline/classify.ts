@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { EMOTIONS, type EmotionScores, scoresFromArray } from '../../contract/emotions.ts';
+import { EMOTIONS } from '../../contract/emotions.ts';
 
 export interface Normalisation {
   scale: number;
@@ -30,15 +30,4 @@ export function classifyCrops(
     const [direct, mirrored] = tf.split(output, 2);
     return tf.div(tf.add(direct!, mirrored!), 2).dataSync() as Float32Array;
   });
-}
-
-/**
- * One face's 7 outputs as scores that sum to 1: softmax output in float32 can be off by ~1e-7,
- * and clients are promised probabilities.
- */
-export function normalisedScores(p: ArrayLike<number>): EmotionScores {
-  if (p.length !== EMOTIONS.length) throw new Error(`expected ${EMOTIONS.length} probabilities, got ${p.length}`);
-  const values = Array.from(p, (v) => (Number.isFinite(v) && v > 0 ? v : 0));
-  const sum = values.reduce((a, b) => a + b, 0);
-  return scoresFromArray(sum > 0 ? values.map((v) => v / sum) : values.map(() => 1 / values.length));
 }
