@@ -21,7 +21,8 @@ type AdapterFactory = ReturnType<typeof createAdapter>;
 
 export function clusterAdapter(client: Redis): AdapterFactory {
   const factory = createAdapter(client, { streamName: 'moodwire:socket.io', blockTimeInMs: 1000, onlyPlaintext: true });
-  return ((nsp: Parameters<AdapterFactory>[0]) => {
+  // socket.io calls it with `new`: a function, not an arrow (an object returned from it is the instance).
+  return function clusterAdapterFor(nsp: Parameters<AdapterFactory>[0]) {
     const adapter = factory(nsp);
     // doPublish is protected in the adapter's types; replaced on this instance only.
     const open = adapter as unknown as { doPublish(message: unknown): Promise<string> };
@@ -31,5 +32,5 @@ export function clusterAdapter(client: Redis): AdapterFactory {
       return Promise.resolve('');
     };
     return adapter;
-  }) as AdapterFactory;
+  } as AdapterFactory;
 }
