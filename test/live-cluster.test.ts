@@ -196,4 +196,20 @@ describe('two nodes on one Redis', { timeout: 300_000 }, () => {
     assert.ok(!full.ok && full.error.code === 'session_full', `both participants are back in Redis: ${JSON.stringify(full)}`);
     process.stdout.write(`# outage ${restartedAt - killedAt} ms, ${during.length} frames answered during it; cross-node emotions resumed ${resumedMs} ms after the restart\n`);
   });
+
+  it('a node that shuts down takes its participants out of the session at once', async () => {
+    const ann = await open(nodeA);
+    const ben = await open(nodeB);
+    const joinedA = await join(ann, 'farewell', 'Ann');
+    await join(ben, 'farewell', 'Ben');
+    const left = next(ben, 'participant:left', (p) => p.participantId === joinedA.participantId, 10_000);
+    const closing = Date.now();
+    await nodeA.close();
+    await left;
+    const leftMs = Date.now() - closing;
+    const timeline = await request<TimelineResult>(ben, 'timeline:get', {});
+    assert.ok(timeline.ok);
+    assert.equal(timeline.participants.find((p) => p.participantId === joinedA.participantId)?.present, false);
+    process.stdout.write(`# participant:left reached node B ${leftMs} ms after node A began to close\n`);
+  });
 });

@@ -140,6 +140,24 @@ describe('RedisSessionStore (real redis-server)', () => {
     assert.equal(timeline?.present, false);
   });
 
+  it('starts while Redis is down: joins refused not_ready, served once Redis answers', async () => {
+    const later = await TestRedis.reserve();
+    const connection = new RedisConnection(later.url, 'early', logger);
+    const store = new RedisSessionStore({ limits, connection, heartbeatMs: HEARTBEAT_MS, logger, prefix: 'early:' });
+    try {
+      await sleep(300);
+      assert.equal(connection.up, false);
+      assert.equal(await codeOf(store.join('dawn', undefined, local)), 'not_ready');
+      await later.restart();
+      await until('connected once Redis is there', () => connection.up, 15_000);
+      assert.equal(await codeOf(store.join('dawn', undefined, local)), undefined);
+    } finally {
+      await store.close();
+      await connection.close();
+      await later.stop();
+    }
+  });
+
   it('puts its participants back when Redis lost everything, and refuses joins while it is away', async () => {
     const [a, b] = await pair();
     const alice = await a.store.join('phoenix', 'Alice', local);

@@ -28,9 +28,14 @@ export class TestRedis {
   }
 
   static async start(): Promise<TestRedis> {
-    const redis = new TestRedis(await freePort());
+    const redis = await TestRedis.reserve();
     await redis.restart();
     return redis;
+  }
+
+  /** A free port for a redis-server not started yet (restart() starts it). */
+  static async reserve(): Promise<TestRedis> {
+    return new TestRedis(await freePort());
   }
 
   get url(): string {
