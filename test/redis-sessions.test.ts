@@ -135,6 +135,7 @@ describe('RedisSessionStore (real redis-server)', () => {
     await until('participant:left for Bob', () => a.changes.some((c) => c.change === 'left' && c.participantId === bob.id));
     const noticedMs = Date.now() - killedAt;
     assert.ok(noticedMs <= 5 * HEARTBEAT_MS + 500, `noticed after ${noticedMs} ms`);
+    process.stdout.write(`# a dead node's participant marked left ${noticedMs} ms after it went silent (heartbeat ${HEARTBEAT_MS} ms)\n`);
     assert.deepEqual(await a.store.others(alice), []);
     const [timeline] = await a.store.timelines('wake', bob.id);
     assert.equal(timeline?.present, false);
@@ -142,14 +143,18 @@ describe('RedisSessionStore (real redis-server)', () => {
 
   it('starts while Redis is down: joins refused not_ready, served once Redis answers', async () => {
     const later = await TestRedis.reserve();
-    const connection = new RedisConnection(later.url, 'early', logger);
+    const lines: { msg: string }[] = [];
+    const recorded = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    const connection = new RedisConnection(later.url, 'early', recorded);
     const store = new RedisSessionStore({ limits, connection, heartbeatMs: HEARTBEAT_MS, logger, prefix: 'early:' });
     try {
       await sleep(300);
       assert.equal(connection.up, false);
       assert.equal(await codeOf(store.join('dawn', undefined, local)), 'not_ready');
+      assert.ok(lines.some((l) => l.msg.startsWith('cannot reach Redis at start')), JSON.stringify(lines));
       await later.restart();
       await until('connected once Redis is there', () => connection.up, 15_000);
+      assert.ok(lines.some((l) => l.msg === 'connected to Redis'), JSON.stringify(lines));
       assert.equal(await codeOf(store.join('dawn', undefined, local)), undefined);
     } finally {
       await store.close();
