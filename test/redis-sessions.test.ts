@@ -163,6 +163,23 @@ describe('RedisSessionStore (real redis-server)', () => {
     }
   });
 
+  it('counts a Redis that hangs as down (not_ready, timeline writes do not hold up), and up again when it answers', async () => {
+    const [a] = await pair();
+    const alice = await a.store.join('frozen', 'Alice', local);
+    redis.pause(true);
+    try {
+      const started = Date.now();
+      await a.store.record(alice, [face(1)], 1, 1).catch(() => undefined);
+      assert.ok(Date.now() - started < 1000, `a timeline write waited ${Date.now() - started} ms`);
+      await until('a sees Redis down', () => !a.connection.up, 8_000);
+      assert.equal(await codeOf(a.store.join('frozen', 'Bob', local)), 'not_ready');
+    } finally {
+      redis.pause(false);
+    }
+    await until('a sees Redis up again', () => a.connection.up, 8_000);
+    assert.equal(await codeOf(a.store.join('frozen', 'Bob', local)), undefined);
+  });
+
   it('puts its participants back when Redis lost everything, and refuses joins while it is away', async () => {
     const [a, b] = await pair();
     const alice = await a.store.join('phoenix', 'Alice', local);

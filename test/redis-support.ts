@@ -66,10 +66,15 @@ export class TestRedis {
     }
   }
 
+  /** SIGSTOP / SIGCONT: a Redis that hangs with its connections open. */
+  pause(paused: boolean): void {
+    this.#process?.kill(paused ? 'SIGSTOP' : 'SIGCONT');
+  }
+
   /** SIGKILL: no goodbye to its clients; with --save '' its data is gone. */
   async kill(): Promise<void> {
     const child = this.#process;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || child.exitCode !== null || (child.signalCode !== null && child.signalCode !== 'SIGSTOP' && child.signalCode !== 'SIGCONT')) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

@@ -11,7 +11,8 @@
  *   about 20 s), and the adapter's readers go on from the last stream offset they read.
  *
  * Both retry for ever (every 0.2 s growing to 2 s). `up` follows the session client: true while
- * it is connected and ready. The state is logged on every change (and, while Redis cannot be
+ * it is connected and ready and answers a PING (every second, 2 s timeout: a Redis that hangs
+ * without closing the connection counts as down too). The state is logged on every change (and, while Redis cannot be
  * reached, at most every 10 s) and exported as `moodwire_redis_up{node_id}`.
  */
 import { EventEmitter } from 'node:events';
@@ -46,6 +47,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
   #everUp = false;
   #lastErrorLog = 0;
   #closing = false;
+  readonly #pinger: NodeJS.Timeout;
   readonly #logger: Logger;
   readonly #where: string;
 
@@ -63,6 +65,14 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
     this.client.on('error', (error: Error) => this.#onError(error));
     // Its state is the session client's; its errors would only repeat them.
     this.adapterClient.on('error', () => undefined);
+    this.#pinger = setInterval(() => {
+      if (this.client.status !== 'ready') return;
+      this.client.ping().then(
+        () => this.#setUp(this.client.status === 'ready'),
+        () => this.#setUp(false),
+      );
+    }, 1000);
+    this.#pinger.unref();
   }
 
   /** Whether the session client is connected and ready now. */
@@ -99,6 +109,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
   /** Closes both clients, letting commands already sent finish first when Redis answers. */
   async close(): Promise<void> {
     this.#closing = true;
+    clearInterval(this.#pinger);
     const quit = async (client: Redis): Promise<void> => {
       if (client.status === 'ready') await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
       client.disconnect();

@@ -61,6 +61,9 @@ function changesOf(json: unknown, change: PresenceChange['change']): PresenceCha
   }));
 }
 
+/** The longest a live frame's answer waits for its timeline sample to be written. */
+const RECORD_WAIT_MS = 250;
+
 const UNREACHABLE = 'the cluster store (Redis) cannot be reached; try again shortly';
 
 export class RedisSessionStore implements SessionStore {
@@ -200,7 +203,19 @@ export class RedisSessionStore implements SessionStore {
   async record(participant: LiveParticipant, faces: Face[], seq: number, ts: number): Promise<void> {
     if (faces.length === 0) return;
     const args = faces.flatMap((face) => [face.trackId, JSON.stringify({ ts, seq, dominant: face.dominant, smoothed: face.smoothed } satisfies TimelineSample)]);
-    await this.#track(this.#call('mwRecord', participant.sessionId, participant.id, this.#limits.timelineMaxSamples, this.#limits.timelineMaxTracks, ...args));
+    const write = this.#track(this.#call('mwRecord', participant.sessionId, participant.id, this.#limits.timelineMaxSamples, this.#limits.timelineMaxTracks, ...args));
+    // A slow Redis (connected but not answering) must not hold up the frame's answer for the
+    // whole command timeout: wait at most RECORD_WAIT_MS; the write goes on (or fails) behind.
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, RECORD_WAIT_MS);
+    });
+    write.catch(() => undefined);
+    try {
+      await Promise.race([write, waited]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   onPresence(listener: (changes: PresenceChange[]) => void): void {
