@@ -90,6 +90,7 @@ export const CONFIG_DEFAULTS = {
   MAX_VIDEO_SUBSCRIPTIONS_PER_SOCKET: 16,
   MAX_CONCURRENT_UPLOADS_PER_CLIENT: 2,
   VIDEO_MAX_QUEUED_JOBS_PER_CLIENT: 4,
+  CLUSTER_HEARTBEAT_MS: 2000,
 } as const;
 
 /**
@@ -253,6 +254,16 @@ const envSchema = z.object({
   /** Per API key (or per address without keys): uploads arriving at once (counted before the body), and jobs queued or running. */
   MAX_CONCURRENT_UPLOADS_PER_CLIENT: intFromEnv(D.MAX_CONCURRENT_UPLOADS_PER_CLIENT).pipe(z.number().int().min(1)),
   VIDEO_MAX_QUEUED_JOBS_PER_CLIENT: intFromEnv(D.VIDEO_MAX_QUEUED_JOBS_PER_CLIENT).pipe(z.number().int().min(1)),
+  /** redis://[user:password@]host:port[/db] or rediss://...: sessions and broadcasts shared by every node on that Redis; unset: one node, in memory. */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/[^\s]+$/, { message: 'expected redis://host:port or rediss://host:port' })
+    .refine((value) => URL.canParse(value) && new URL(value).hostname !== '', { message: 'expected redis://host:port or rediss://host:port' })
+    .optional(),
+  /** This node's name in Redis, logs and metrics; unset: <hostname>-<pid>. */
+  NODE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, { message: 'expected 1-100 characters of A-Z a-z 0-9 _ . : -' }).optional(),
+  /** With REDIS_URL: how often a node renews its liveness key (which lives 3x this) and looks for dead nodes and expired sessions. */
+  CLUSTER_HEARTBEAT_MS: intFromEnv(D.CLUSTER_HEARTBEAT_MS).pipe(z.number().int().min(100).max(60_000)),
   /** A path to the binary, or a command name looked up on PATH; empty or unset: PATH, else npm. */
   FFMPEG_PATH: z.string().optional(),
   FFPROBE_PATH: z.string().optional(),
@@ -318,6 +329,16 @@ export interface ClientLimitsConfig {
   maxVideoSubscriptionsPerSocket: number;
 }
 
+/** Several nodes on one Redis (REDIS_URL); see server/cluster/. */
+export interface ClusterConfig {
+  /** REDIS_URL; undefined: one node with in-memory sessions */
+  redisUrl: string | undefined;
+  /** NODE_ID, default <hostname>-<pid> */
+  nodeId: string;
+  /** CLUSTER_HEARTBEAT_MS: the liveness key lives 3x this; dead nodes and expired sessions are looked for every this often */
+  heartbeatMs: number;
+}
+
 /** Which ffmpeg and ffprobe to run; `server/video/binaries.ts` resolves them from this. */
 export interface FfmpegConfig {
   /** FFMPEG_PATH: an absolute path, or a command name to look up on `searchPath`; undefined when unset. */
@@ -380,6 +401,7 @@ export interface Config {
   shutdownGraceMs: number;
   video: VideoConfig;
   ffmpeg: FfmpegConfig;
+  cluster: ClusterConfig;
 }
 
 /** A relative path setting, resolved against the repository root. */
@@ -558,6 +580,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConcurrentUploadsPerClient: e.MAX_CONCURRENT_UPLOADS_PER_CLIENT,
       maxQueuedJobsPerClient: e.VIDEO_MAX_QUEUED_JOBS_PER_CLIENT,
     },
+    cluster: { redisUrl: e.REDIS_URL, nodeId: e.NODE_ID ?? `${os.hostname()}-${process.pid}`, heartbeatMs: e.CLUSTER_HEARTBEAT_MS },
     ffmpeg: {
       ffmpegPath: executableSetting(e.FFMPEG_PATH),
       ffprobePath: executableSetting(e.FFPROBE_PATH),

@@ -15,14 +15,23 @@ import { compileTrust } from './security/client-address.ts';
 import { OriginPolicy } from './security/origins.ts';
 import { type Inference, startInference, waitForModel } from './inference/engine.ts';
 import { attachLiveServer, type LiveServer } from './live/socket-server.ts';
-import type { SessionRegistry } from './live/sessions.ts';
 import { videoAnalysisSettings } from './video/analysis-settings.ts';
+import { clusterAdapter } from './cluster/adapter.ts';
+import { RedisConnection } from './cluster/redis.ts';
+import { MemorySessionStore } from './live/memory-sessions.ts';
+import { RedisSessionStore } from './live/redis-sessions.ts';
+import type { SessionLimits, SessionStore } from './live/session-store.ts';
+import { nodeInfo } from './metrics/metrics.ts';
 import { createVideoService, type VideoService } from './video/service.ts';
 
 export interface RunningServer {
   httpServer: HttpServer;
   io: LiveServer;
-  sessions: SessionRegistry;
+  sessions: SessionStore;
+  /** NODE_ID */
+  nodeId: string;
+  /** With REDIS_URL: `ok` while this node reaches Redis, else `degraded`; undefined without REDIS_URL. */
+  cluster(): 'ok' | 'degraded' | undefined;
   /** http://host:port */
   url: string;
   /** http://host:port of the METRICS_PORT listener, when there is one */
@@ -88,6 +97,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   });
 
   const { auth, origins, trustProxy } = securityParts(config.security);
+  const limits: SessionLimits = {
+    ...config.sessions,
+    trackMaxAgeMs: config.tracking.maxAgeMs,
+    smoothingTauMs: config.tracking.smoothingTauMs,
+    keyframe: config.liveTracking.keyframe,
+  };
+  // REDIS_URL: sessions in Redis, broadcasts through its streams; the node starts even when Redis
+  // does not answer yet (it retries; joins are refused not_ready meanwhile).
+  const { nodeId, redisUrl } = config.cluster;
+  const redis = redisUrl === undefined ? undefined : new RedisConnection(redisUrl, nodeId, logger);
+  const sessions: SessionStore = redis
+    ? new RedisSessionStore({ limits, connection: redis, heartbeatMs: config.cluster.heartbeatMs, logger })
+    : new MemorySessionStore(limits);
+  const cluster = (): 'ok' | 'degraded' | undefined => (redis === undefined ? undefined : redis.up ? 'ok' : 'degraded');
+  nodeInfo.set({ node_id: nodeId, cluster: redis ? 'redis' : 'off' }, 1);
+  if (redis) logger.info({ nodeId }, 'cluster mode: sessions and broadcasts shared through Redis');
   if (!config.security.enabled) logger.warn('MOODWIRE_AUTH=off: no credential is checked; anyone who reaches this port reads and changes everything');
   else if (!auth.keys.configured) logger.info('no API keys configured (MOODWIRE_API_KEYS): serving clients on this machine only');
 
@@ -104,16 +129,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     security: config.security,
     trustProxy,
     metricsOnMainPort: config.metrics.port === undefined,
+    cluster: () => {
+      const state = cluster();
+      return state === undefined ? undefined : { state, nodeId };
+    },
   });
   const httpServer = createServer(app);
-  const { io, sessions, drain } = attachLiveServer(httpServer, {
+  const { io, drain } = attachLiveServer(httpServer, {
     analyzer: () => inference?.analyzer,
-    limits: {
-      ...config.sessions,
-      trackMaxAgeMs: config.tracking.maxAgeMs,
-      smoothingTauMs: config.tracking.smoothingTauMs,
-      keyframe: config.liveTracking.keyframe,
-    },
+    limits,
+    sessions,
     maxImageBytes: config.limits.maxImageBytes,
     logger,
     auth,
@@ -122,6 +147,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     clientLimits: config.clientLimits,
     canReadVideo: (id, caller) => video.canRead(id, caller.owner),
   });
+  if (redis) io.adapter(clusterAdapter(redis.adapterClient));
   const metricsServer = config.metrics.port === undefined ? undefined : await listenMetrics(config.metrics.port, config.metrics.host, () => inference?.pool, logger);
 
   video.events.on('progress', (event) => {
@@ -168,7 +194,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     httpServer.closeAllConnections();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
-    sessions.clear();
+    // Waits for the leaves the closed sockets started, then forgets this node's part.
+    await sessions.close().catch((error: unknown) => logger.error({ err: error }, 'session store failed to close'));
+    await redis?.close();
+    nodeInfo.remove({ node_id: nodeId, cluster: redis ? 'redis' : 'off' });
     await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
     await inference?.close();
     inference = undefined;
@@ -178,6 +207,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     httpServer,
     io,
     sessions,
+    nodeId,
+    cluster,
     url,
     metricsUrl: metricsServer ? `http://${config.metrics.host}:${(metricsServer.address() as AddressInfo).port}` : undefined,
     ready,

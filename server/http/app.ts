@@ -39,6 +39,12 @@ export interface AppDeps {
   trustProxy: (address: string, hop: number) => boolean;
   /** false when METRICS_PORT serves /metrics on its own listener */
   metricsOnMainPort: boolean;
+  /**
+   * With REDIS_URL: whether this node reaches Redis. `degraded` still answers /readyz 200: the
+   * node goes on serving its own sockets, and a load balancer should not drop every node at
+   * once because Redis blinked.
+   */
+  cluster?: () => { state: 'ok' | 'degraded'; nodeId: string } | undefined;
 }
 
 /** GET /metrics: every registered metric, with the workers' live tensor count refreshed first. */
@@ -82,7 +88,14 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ status: 'starting' });
       return;
     }
-    res.json({ status: 'ready', backend: pool.backend, workers: pool.size, modelVersion: pool.modelVersion });
+    const cluster = deps.cluster?.();
+    res.json({
+      status: 'ready',
+      backend: pool.backend,
+      workers: pool.size,
+      modelVersion: pool.modelVersion,
+      ...(cluster ? { cluster: cluster.state, nodeId: cluster.nodeId } : {}),
+    });
   });
 
   // With API keys, Prometheus scrapes with `authorization: {credentials: <key>}`, or uses METRICS_PORT.

@@ -1,5 +1,5 @@
 /**
- * Live sessions: who is in which session, each participant's face tracker and timelines.
+ * Live sessions of one node (MemorySessionStore; REDIS_URL uses redis-sessions.ts): who is in which session, each participant's face tracker and timelines.
  * Bounded: at most `maxSessions` sessions, `maxParticipants` present participants a session, and
  * `maxSessionsPerAddress` existing sessions created from one client address; timelines of
  * participants who left are kept (up to `maxParticipants` of them) until the session empties.
@@ -9,30 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../contract/errors.ts';
 import { activeSessions } from '../metrics/metrics.ts';
-import type { KeyframePolicy } from '../pipeline/keyframes.ts';
+import type { JoinOptions, SessionLimits } from './session-store.ts';
 import { FaceTracker } from '../pipeline/track.ts';
 import { LiveStream } from './stream.ts';
 import type { ParticipantInfo, ParticipantTimeline } from '../../contract/socket.ts';
 import { ParticipantTimelines } from './timeline.ts';
 
-export interface SessionLimits {
-  maxSessions: number;
-  maxParticipants: number;
-  timelineMaxSamples: number;
-  timelineMaxTracks: number;
-  trackMaxAgeMs: number;
-  smoothingTauMs: number;
-  keyframe: KeyframePolicy;
-  /** how long an empty session is kept */
-  graceMs: number;
-}
-
-/** Who joins, beyond a name: the role its credential gives, and the address that may have to create the session. */
-export interface JoinOptions {
-  role: 'participant' | 'observer';
-  address: string;
-  maxSessionsPerAddress: number;
-}
+export type { JoinOptions, SessionLimits } from './session-store.ts';
 
 export interface Participant {
   id: string;

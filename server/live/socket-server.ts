@@ -19,7 +19,8 @@ import type { Caller } from '../security/caller.ts';
 import type { OriginPolicy } from '../security/origins.ts';
 import { EventRate } from './event-rate.ts';
 import { handshakeAuth, originCheck, type SocketData } from './handshake.ts';
-import { type Participant, SessionRegistry, type SessionLimits } from './sessions.ts';
+import { MemorySessionStore } from './memory-sessions.ts';
+import type { LiveParticipant as Participant, SessionLimits, SessionStore } from './session-store.ts';
 
 export interface LiveDeps {
   /** undefined until the models are loaded: frames are then refused with not_ready */
@@ -33,6 +34,8 @@ export interface LiveDeps {
   clientLimits: ClientLimitsConfig;
   /** Whether the caller may follow this video job's progress (its owner); false for unknown jobs. */
   canReadVideo: (jobId: string, caller: Caller) => boolean;
+  /** where sessions live; default: this node's memory (MemorySessionStore). REDIS_URL: RedisSessionStore */
+  sessions?: SessionStore;
 }
 
 export type LiveServer = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -116,7 +119,7 @@ export function attachLiveServer(
   deps: LiveDeps,
 ): {
   io: LiveServer;
-  sessions: SessionRegistry;
+  sessions: SessionStore;
   /**
    * Shutdown's first step: from now on every new frame is answered `shutting_down`, a frame
    * waiting behind another is answered `shutting_down` at once, and the promise resolves when each
@@ -132,7 +135,13 @@ export function attachLiveServer(
     cors: { origin: (origin, callback) => callback(null, origin !== undefined && deps.origins.isAllowedCrossOrigin(origin)) },
     allowRequest: originCheck(deps.origins),
   });
-  const sessions = new SessionRegistry(deps.limits);
+  const sessions = deps.sessions ?? new MemorySessionStore(deps.limits);
+  // Comings and goings no socket of this node announced (another node died, Redis came back).
+  sessions.onPresence((changes) => {
+    for (const { change, sessionId, participantId, name } of changes) {
+      io.to(sessionRoom(sessionId)).emit(change === 'left' ? 'participant:left' : 'participant:joined', { participantId, ...(name ? { name } : {}) });
+    }
+  });
   io.use(handshakeAuth({ auth: deps.auth, trustProxy: deps.trustProxy, maxConnectionsPerAddress: deps.clientLimits.maxConnectionsPerAddress }));
   // Shutdown (drain): the gate of every connected socket, and whether new frames are refused.
   const gates = new Set<LatestFrameGate<PendingFrame>>();
@@ -143,6 +152,21 @@ export function attachLiveServer(
     const caller = socket.data.caller;
     const rate = new EventRate(deps.clientLimits.socketEventsPerSecond);
     let participant: Participant | undefined;
+    // Joins and leaves of this socket run one after the other (the store may be Redis); one that
+    // finds nothing before it starts at once, so a leave takes effect before the next event.
+    let membership: Promise<void> = Promise.resolve();
+    let steps = 0;
+    const serially = (step: () => Promise<void>): void => {
+      steps += 1;
+      const run = async (): Promise<void> => {
+        try {
+          await step();
+        } finally {
+          steps -= 1;
+        }
+      };
+      membership = (steps === 1 ? run() : membership.then(run)).catch((error: unknown) => deps.logger.error({ err: error }, 'session membership step failed'));
+    };
 
     const analyse = async (frame: PendingFrame): Promise<void> => {
       try {
@@ -166,7 +190,16 @@ export function attachLiveServer(
         if (analysis.keyframe === 'cut') current.tracker.endAllTracks();
         const faces = current.tracker.update(analysis.faces, now);
         const ts = frame.ts ?? Date.now();
-        current.timelines.add(faces, frame.seq, ts);
+        // The frame is answered even when its timeline sample cannot be written (Redis away).
+        await sessions.record(current, faces, frame.seq, ts).catch((error: unknown) => {
+          deps.logger.debug({ err: error, participantId: current.id }, 'timeline sample not recorded');
+        });
+        if (participant !== current) {
+          framesDropped.inc({ reason: 'disconnected' });
+          errorsTotal.inc({ code: 'not_joined' });
+          frame.ack({ ok: false, error: { code: 'not_joined', message: LEFT_BEFORE_ANALYSED } });
+          return;
+        }
         const serverMs = performance.now() - frame.receivedAt;
         frameLatencySeconds.observe({ source: 'live' }, serverMs / 1000);
         frame.ack({ ok: true, seq: frame.seq, width: analysis.width, height: analysis.height, faces, timings: { ...analysis.timings, server: serverMs } });
@@ -199,42 +232,59 @@ export function attachLiveServer(
     gates.add(gate);
     if (draining) gate.close('shutting_down');
 
-    const leave = (): void => {
+    /** Leaves the current session, if any: at once for this node (frames in analysis are not relayed), then in the store. */
+    const leave = async (): Promise<void> => {
       if (!participant) return;
       const left = participant;
       participant = undefined;
       void socket.leave(sessionRoom(left.sessionId));
-      sessions.leave(left);
+      await sessions.leave(left).catch((error: unknown) => deps.logger.warn({ err: error, participantId: left.id }, 'session store leave failed'));
       socket.to(sessionRoom(left.sessionId)).emit('participant:left', { participantId: left.id, ...(left.name ? { name: left.name } : {}) });
     };
 
     onEvent(socket, 'session:join', rate, (payload, ack) => {
-      try {
-        const parsed = joinSchema.safeParse(payload);
-        if (!parsed.success) {
-          const badId = typeof payload === 'object' && payload !== null && 'sessionId' in payload;
-          throw new AppError(badId ? 'invalid_session_id' : 'invalid_payload', describeIssue(parsed.error));
+      serially(async () => {
+        try {
+          const parsed = joinSchema.safeParse(payload);
+          if (!parsed.success) {
+            const badId = typeof payload === 'object' && payload !== null && 'sessionId' in payload;
+            throw new AppError(badId ? 'invalid_session_id' : 'invalid_payload', describeIssue(parsed.error));
+          }
+          const role = admitToSession(caller, parsed.data.sessionId);
+          await leave();
+          const joined = await sessions.join(parsed.data.sessionId, parsed.data.name, { role, address: caller.address, maxSessionsPerAddress: deps.clientLimits.maxSessionsPerAddress });
+          let others: Awaited<ReturnType<SessionStore['others']>>;
+          try {
+            others = await sessions.others(joined);
+          } catch (error) {
+            await sessions.leave(joined).catch(() => undefined);
+            throw error;
+          }
+          // Gone while the store answered: nobody is told it came.
+          if (socket.disconnected) {
+            await sessions.leave(joined).catch(() => undefined);
+            return;
+          }
+          participant = joined;
+          void socket.join(sessionRoom(joined.sessionId));
+          socket.to(sessionRoom(joined.sessionId)).emit('participant:joined', { participantId: joined.id, ...(joined.name ? { name: joined.name } : {}) });
+          ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: others, role });
+        } catch (error) {
+          ack(refusal(error));
         }
-        const role = admitToSession(caller, parsed.data.sessionId);
-        leave();
-        const joined = sessions.join(parsed.data.sessionId, parsed.data.name, { role, address: caller.address, maxSessionsPerAddress: deps.clientLimits.maxSessionsPerAddress });
-        participant = joined;
-        void socket.join(sessionRoom(joined.sessionId));
-        socket.to(sessionRoom(joined.sessionId)).emit('participant:joined', { participantId: joined.id, ...(joined.name ? { name: joined.name } : {}) });
-        ack({ ok: true, participantId: joined.id, sessionId: joined.sessionId, participants: sessions.others(joined), role });
-      } catch (error) {
-        ack(refusal(error));
-      }
+      });
     });
 
     onEvent(socket, 'session:leave', rate, (payload, ack) => {
-      try {
-        parse(leaveSchema, payload);
-        leave();
-        ack({ ok: true });
-      } catch (error) {
-        ack(refusal(error));
-      }
+      serially(async () => {
+        try {
+          parse(leaveSchema, payload);
+          await leave();
+          ack({ ok: true });
+        } catch (error) {
+          ack(refusal(error));
+        }
+      });
     });
 
     onEvent(socket, 'frame', rate, (payload, ack) => {
@@ -263,16 +313,19 @@ export function attachLiveServer(
     });
 
     onEvent(socket, 'timeline:get', rate, (payload, ack) => {
-      try {
-        const request = parse(timelineSchema, payload);
-        if (!participant) throw new AppError('not_joined', 'send session:join before timeline:get');
-        if (request.participantId && !sessions.hasParticipant(participant.sessionId, request.participantId)) {
-          throw new AppError('not_found', `no participant ${request.participantId} in this session`);
+      void (async () => {
+        try {
+          const request = parse(timelineSchema, payload);
+          if (!participant) throw new AppError('not_joined', 'send session:join before timeline:get');
+          const { sessionId } = participant;
+          if (request.participantId && !(await sessions.hasParticipant(sessionId, request.participantId))) {
+            throw new AppError('not_found', `no participant ${request.participantId} in this session`);
+          }
+          ack({ ok: true, sessionId, participants: await sessions.timelines(sessionId, request.participantId, request.sinceTs) });
+        } catch (error) {
+          ack(refusal(error));
         }
-        ack({ ok: true, sessionId: participant.sessionId, participants: sessions.timelines(participant.sessionId, request.participantId, request.sinceTs) });
-      } catch (error) {
-        ack(refusal(error));
-      }
+      })();
     });
 
     onEvent(socket, 'video:subscribe', rate, (payload, ack) => {
@@ -296,7 +349,7 @@ export function attachLiveServer(
       connectedSockets.dec();
       gates.delete(gate);
       gate.close();
-      leave();
+      serially(leave);
     });
   });
 

@@ -130,6 +130,20 @@ export const modelInfo = new client.Gauge({
   registers: [registry],
 });
 
+export const nodeInfo = new client.Gauge({
+  name: 'moodwire_node_info',
+  help: 'Always 1; node_id names this node (NODE_ID), cluster is redis (REDIS_URL set) or off.',
+  labelNames: ['node_id', 'cluster'] as const,
+  registers: [registry],
+});
+
+export const redisUp = new client.Gauge({
+  name: 'moodwire_redis_up',
+  help: 'With REDIS_URL: 1 while this node reaches Redis, 0 while it does not (cross-node sessions and broadcasts degraded). Absent without REDIS_URL.',
+  labelNames: ['node_id'] as const,
+  registers: [registry],
+});
+
 /**
  * Known label values start at 0, so a rate() or increase() over them answers 0 instead of
  * "no data" before the first event, and the first event itself shows in rate() (a series born
