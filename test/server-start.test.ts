@@ -82,13 +82,19 @@ describe('server/main.ts start-up', { timeout: 180_000 }, () => {
     }
   });
 
+  it('a public HOST without credentials: one line naming MOODWIRE_API_KEYS and MOODWIRE_AUTH=off, status 1', async () => {
+    const run = await runMain({ HOST: '0.0.0.0' });
+    assertOneReadableLine(run, /HOST=0\.0\.0\.0 serves other machines/, /MOODWIRE_API_KEYS/, /MOODWIRE_AUTH=off/);
+  });
+
   it('logs the URL to open in a browser once listening (127.0.0.1 when listening on 0.0.0.0)', async () => {
     const { server, port } = await listenOnFreePort();
     server.close(); // a port that was free a moment ago
     const dataDir = await mkdtemp(path.join(os.tmpdir(), 'moodwire-start-'));
     try {
       const line = `open http://127.0.0.1:${port}/ in a browser`;
-      const run = await runMain({ PORT: String(port), HOST: '0.0.0.0', MOODWIRE_DATA_DIR: dataDir, LOG_LEVEL: 'info' }, (stdout) => stdout.includes(line));
+      // Listening on every interface needs credentials (protected mode otherwise).
+      const run = await runMain({ PORT: String(port), HOST: '0.0.0.0', MOODWIRE_API_KEYS: 'start-test-key-0000000', MOODWIRE_DATA_DIR: dataDir, LOG_LEVEL: 'info' }, (stdout) => stdout.includes(line));
       assert.ok(run.stdout.includes(`"msg":"${line}"`), `no "${line}" log line:\n${run.stdout.slice(-2000)}\n${run.stderr.slice(-2000)}`);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
