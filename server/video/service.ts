@@ -40,7 +40,7 @@ export interface VideoService {
   router: Router;
   events: EventEmitter<VideoServiceEvents>;
   /** Whether `owner` may see job `jobId` (it exists and is theirs); false while the service is not started. */
-  canRead(jobId: string, owner: string): Promise<boolean>;
+  canRead(jobId: string, owner: string): boolean | Promise<boolean>;
   /** With REDIS_URL: BullMQ's cluster-wide counts; undefined on one node or before start. */
   queueCounts(): Promise<QueueCounts | undefined>;
   /**
@@ -293,9 +293,14 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
   return {
     router: videoRouter(routes),
     events,
-    async canRead(jobId, owner) {
-      const job = await store?.get(jobId);
-      return job !== undefined && job.owner === owner;
+    canRead(jobId, owner) {
+      // SQLite answers at once (as before REDIS_URL existed); Redis asynchronously.
+      if (store instanceof SqliteJobStore) {
+        const job = store.db.get(jobId);
+        return job !== undefined && job.owner === owner;
+      }
+      if (!store) return false;
+      return store.get(jobId).then((job) => job !== undefined && job.owner === owner);
     },
     async queueCounts() {
       return bull?.counts();
