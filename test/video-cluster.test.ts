@@ -28,6 +28,8 @@ import { TestRedis } from './redis-support.ts';
 import { ffmpegEnv, makeGrayVideo } from './video-support.ts';
 
 const LOCK_SEC = 2;
+/** The long job: 4 samples a second of it (about 2 analysed a second here: it runs long enough to be killed mid-way). */
+const LONG_SEC = 24;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -113,7 +115,7 @@ describe('video jobs across nodes (REDIS_URL, BullMQ)', { timeout: 240_000 }, ()
     uploadDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-shared-uploads-'));
     mediaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-cluster-media-'));
     shortVideo = makeGrayVideo(path.join(mediaDir, 'short.mp4'), 3, 2);
-    longVideo = makeGrayVideo(path.join(mediaDir, 'long.mp4'), 40, 4);
+    longVideo = makeGrayVideo(path.join(mediaDir, 'long.mp4'), LONG_SEC, 4);
     const env = { REDIS_URL: redis.url, VIDEO_UPLOAD_DIR: uploadDir, VIDEO_JOB_LOCK_SEC: String(LOCK_SEC), CLUSTER_HEARTBEAT_MS: '500' };
     nodes.push(await spawnNode('proc-a', env), await spawnNode('proc-b', env));
     api = await startTestServer({ ...env, NODE_ID: 'api-c', NODE_ROLE: 'api', WORKERS: '1' });
@@ -123,6 +125,7 @@ describe('video jobs across nodes (REDIS_URL, BullMQ)', { timeout: 240_000 }, ()
   });
 
   after(async () => {
+    if (process.env.VIDEO_CLUSTER_LOGS) for (const node of nodes) fs.writeFileSync(path.join(process.env.VIDEO_CLUSTER_LOGS, `${node.id}.log`), node.output);
     for (const node of nodes) if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
     await api?.close();
     await queue?.close();
@@ -156,7 +159,7 @@ describe('video jobs across nodes (REDIS_URL, BullMQ)', { timeout: 240_000 }, ()
 
   it('the node running a job is SIGKILLed: the other node runs it again from scratch and finishes it, no sample twice', async () => {
     const id = await upload(api.url, longVideo, 4);
-    const expected = 160;
+    const expected = LONG_SEC * 4;
     // Which process took it (BullMQ records the Worker's name, our NODE_ID).
     const runner = await waitFor('the job running with some samples', async () => {
       const job = await queue.getJob(id);
