@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { VideoJobView, VideoTimeline } from '../contract/http.ts';
-import { repoRoot } from '../server/config.ts';
+import { loadConfig, repoRoot } from '../server/config.ts';
 import { registry } from '../server/metrics/metrics.ts';
 import type { RunningServer } from '../server/server.ts';
 import { VIDEO_QUEUE_NAME } from '../server/video/bullmq-queue.ts';
@@ -96,6 +96,17 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
     await sleep(stepMs);
   }
 }
+
+describe('NODE_ROLE', () => {
+  it('api and worker need REDIS_URL: refused at start with a message naming both; all is the default', () => {
+    for (const role of ['api', 'worker']) {
+      assert.throws(() => loadConfig({ NODE_ROLE: role }), /invalid configuration: NODE_ROLE=\w+ needs REDIS_URL/);
+      assert.equal(loadConfig({ NODE_ROLE: role, REDIS_URL: 'redis://127.0.0.1:6379' }).cluster.role, role);
+    }
+    assert.equal(loadConfig({}).cluster.role, 'all');
+    assert.throws(() => loadConfig({ NODE_ROLE: 'both' }), /NODE_ROLE/);
+  });
+});
 
 describe('video jobs across nodes (REDIS_URL, BullMQ)', { timeout: 240_000 }, () => {
   let redis: TestRedis;
