@@ -91,6 +91,8 @@ export const CONFIG_DEFAULTS = {
   MAX_CONCURRENT_UPLOADS_PER_CLIENT: 2,
   VIDEO_MAX_QUEUED_JOBS_PER_CLIENT: 4,
   CLUSTER_HEARTBEAT_MS: 2000,
+  NODE_ROLE: 'all',
+  VIDEO_JOB_LOCK_SEC: 30,
 } as const;
 
 /**
@@ -264,6 +266,10 @@ const envSchema = z.object({
   NODE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, { message: 'expected 1-100 characters of A-Z a-z 0-9 _ . : -' }).optional(),
   /** With REDIS_URL: how often a node renews its liveness key (which lives 3x this) and looks for dead nodes and expired sessions. */
   CLUSTER_HEARTBEAT_MS: intFromEnv(D.CLUSTER_HEARTBEAT_MS).pipe(z.number().int().min(100).max(60_000)),
+  /** What this node does: `all` (default), `api` (uploads and reads, runs no video job), `worker` (runs video jobs); api and worker need REDIS_URL. */
+  NODE_ROLE: z.enum(['all', 'api', 'worker']).default(D.NODE_ROLE),
+  /** With REDIS_URL: BullMQ's lock on a running video job; a node that died mid-job gives its job up to another node about 1-3x this later. */
+  VIDEO_JOB_LOCK_SEC: numFromEnv(D.VIDEO_JOB_LOCK_SEC).pipe(z.number().min(1).max(3600)),
   /** A path to the binary, or a command name looked up on PATH; empty or unset: PATH, else npm. */
   FFMPEG_PATH: z.string().optional(),
   FFPROBE_PATH: z.string().optional(),
@@ -337,6 +343,10 @@ export interface ClusterConfig {
   nodeId: string;
   /** CLUSTER_HEARTBEAT_MS: the liveness key lives 3x this; dead nodes and expired sessions are looked for every this often */
   heartbeatMs: number;
+  /** NODE_ROLE: `api` runs no video job; `worker` runs them; `all` both (the only role without REDIS_URL) */
+  role: 'all' | 'api' | 'worker';
+  /** VIDEO_JOB_LOCK_SEC in ms: BullMQ's lock duration and stalled-check interval */
+  videoJobLockMs: number;
 }
 
 /** Which ffmpeg and ffprobe to run; `server/video/binaries.ts` resolves them from this. */
@@ -506,6 +516,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.INVITE_DEFAULT_TTL_SEC > e.INVITE_MAX_TTL_SEC) {
     throw new Error(`invalid configuration: INVITE_DEFAULT_TTL_SEC=${e.INVITE_DEFAULT_TTL_SEC} is longer than INVITE_MAX_TTL_SEC=${e.INVITE_MAX_TTL_SEC}`);
   }
+  if (e.NODE_ROLE !== 'all' && e.REDIS_URL === undefined) {
+    throw new Error(
+      `invalid configuration: NODE_ROLE=${e.NODE_ROLE} needs REDIS_URL (api and worker nodes share video jobs through Redis); set REDIS_URL, or NODE_ROLE=all for one node`,
+    );
+  }
   const dataDir = fromRepoRoot(e.MOODWIRE_DATA_DIR);
   return {
     port: e.PORT,
@@ -580,7 +595,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConcurrentUploadsPerClient: e.MAX_CONCURRENT_UPLOADS_PER_CLIENT,
       maxQueuedJobsPerClient: e.VIDEO_MAX_QUEUED_JOBS_PER_CLIENT,
     },
-    cluster: { redisUrl: e.REDIS_URL, nodeId: e.NODE_ID ?? `${os.hostname()}-${process.pid}`, heartbeatMs: e.CLUSTER_HEARTBEAT_MS },
+    cluster: { redisUrl: e.REDIS_URL, nodeId: e.NODE_ID ?? `${os.hostname()}-${process.pid}`, heartbeatMs: e.CLUSTER_HEARTBEAT_MS, role: e.NODE_ROLE, videoJobLockMs: Math.round(e.VIDEO_JOB_LOCK_SEC * 1000) },
     ffmpeg: {
       ffmpegPath: executableSetting(e.FFMPEG_PATH),
       ffprobePath: executableSetting(e.FFPROBE_PATH),

@@ -89,12 +89,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
 
   // Video jobs share the analyzer (video frames have the lowest priority in the pool and batcher)
   // and the tracking settings of live streams.
-  const video: VideoService = createVideoService({
-    analyzer: () => inference?.analyzer,
-    config: { video: config.video, ffmpeg: config.ffmpeg, tracking: config.tracking },
-    logger,
-    describeAnalysis: () => videoAnalysisSettings(config, inference?.pool.modelVersion ?? 'unknown'),
-  });
 
   const { auth, origins, trustProxy } = securityParts(config.security);
   const limits: SessionLimits = {
@@ -107,12 +101,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // does not answer yet (it retries; joins are refused not_ready meanwhile).
   const { nodeId, redisUrl } = config.cluster;
   const redis = redisUrl === undefined ? undefined : new RedisConnection(redisUrl, nodeId, logger);
+  // With REDIS_URL: job records in Redis, the queue on BullMQ; NODE_ROLE=api runs no job here.
+  const video: VideoService = createVideoService({
+    analyzer: () => inference?.analyzer,
+    config: { video: config.video, ffmpeg: config.ffmpeg, tracking: config.tracking },
+    logger,
+    describeAnalysis: () => videoAnalysisSettings(config, inference?.pool.modelVersion ?? 'unknown'),
+    ...(redis && redisUrl
+      ? { cluster: { redis: redis.client, redisUrl, nodeId, runJobs: config.cluster.role !== 'api', lockMs: config.cluster.videoJobLockMs } }
+      : {}),
+  });
   const sessions: SessionStore = redis
     ? new RedisSessionStore({ limits, connection: redis, heartbeatMs: config.cluster.heartbeatMs, logger })
     : new MemorySessionStore(limits);
   const cluster = (): 'ok' | 'degraded' | undefined => (redis === undefined ? undefined : redis.up ? 'ok' : 'degraded');
   nodeInfo.set({ node_id: nodeId, cluster: redis ? 'redis' : 'off' }, 1);
-  if (redis) logger.info({ nodeId }, 'cluster mode: sessions and broadcasts shared through Redis');
+  if (redis) logger.info({ nodeId, role: config.cluster.role }, 'cluster mode: sessions, broadcasts and video jobs shared through Redis');
   if (!config.security.enabled) logger.warn('MOODWIRE_AUTH=off: no credential is checked; anyone who reaches this port reads and changes everything');
   else if (!auth.keys.configured) logger.info('no API keys configured (MOODWIRE_API_KEYS): serving clients on this machine only');
 
@@ -196,9 +200,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     metricsServer?.closeAllConnections();
     // Waits for the leaves the closed sockets started, then forgets this node's part.
     await sessions.close().catch((error: unknown) => logger.error({ err: error }, 'session store failed to close'));
+    // Before Redis: with REDIS_URL its running jobs go back to the queue through Redis.
+    await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
     await redis?.close();
     nodeInfo.remove({ node_id: nodeId, cluster: redis ? 'redis' : 'off' });
-    await video.close().catch((error: unknown) => logger.error({ err: error }, 'video service failed to close'));
     await inference?.close();
     inference = undefined;
   };

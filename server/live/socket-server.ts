@@ -33,7 +33,7 @@ export interface LiveDeps {
   trustProxy: (address: string, hop: number) => boolean;
   clientLimits: ClientLimitsConfig;
   /** Whether the caller may follow this video job's progress (its owner); false for unknown jobs. */
-  canReadVideo: (jobId: string, caller: Caller) => boolean;
+  canReadVideo: (jobId: string, caller: Caller) => boolean | Promise<boolean>;
   /** where sessions live; default: this node's memory (MemorySessionStore). REDIS_URL: RedisSessionStore */
   sessions?: SessionStore;
 }
@@ -328,11 +328,11 @@ export function attachLiveServer(
       })();
     });
 
-    onEvent(socket, 'video:subscribe', rate, (payload, ack) => {
+    onEvent(socket, 'video:subscribe', rate, async (payload, ack) => {
       try {
         const { id } = parse(videoSubscribeSchema, payload);
         // Another owner's job answers as a missing one does.
-        if (!deps.canReadVideo(id, caller)) throw new AppError('not_found', 'no such video job');
+        if (!(await deps.canReadVideo(id, caller))) throw new AppError('not_found', 'no such video job');
         const room = `video:${id}`;
         const subscribed = [...socket.rooms].filter((r) => r.startsWith('video:')).length;
         if (!socket.rooms.has(room) && subscribed >= deps.clientLimits.maxVideoSubscriptionsPerSocket) {

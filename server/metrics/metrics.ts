@@ -144,6 +144,53 @@ export const redisUp = new client.Gauge({
   registers: [registry],
 });
 
+/** With REDIS_URL: where the cluster-wide video queue counts come from (set by the video service while started). */
+let videoQueueSource: { nodeId: string; counts: () => Promise<{ waiting: number; active: number } | undefined> } | undefined;
+
+export function setVideoQueueSource(source: typeof videoQueueSource): void {
+  videoQueueSource = source;
+  if (!source) {
+    videoJobsWaiting.reset();
+    videoJobsActive.reset();
+  }
+}
+
+/** BullMQ's counts, read once per scrape (both gauges share one read); at most 1 s, else the series are left out of this scrape. */
+let pendingCounts: Promise<{ waiting: number; active: number } | undefined> | undefined;
+async function scrapeQueueCounts(): Promise<{ waiting: number; active: number } | undefined> {
+  const source = videoQueueSource;
+  if (!source) return undefined;
+  pendingCounts ??= Promise.race([
+    source.counts().catch(() => undefined),
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 1000).unref()),
+  ]).finally(() => setTimeout(() => (pendingCounts = undefined), 100).unref());
+  return pendingCounts;
+}
+
+export const videoJobsWaiting = new client.Gauge({
+  name: 'moodwire_video_jobs_waiting',
+  help: 'With REDIS_URL: video jobs waiting in the BullMQ queue, cluster-wide (every node reports the same number; node_id says which node answered).',
+  labelNames: ['node_id'] as const,
+  registers: [registry],
+  async collect() {
+    const counts = await scrapeQueueCounts();
+    this.reset();
+    if (counts && videoQueueSource) this.set({ node_id: videoQueueSource.nodeId }, counts.waiting);
+  },
+});
+
+export const videoJobsActive = new client.Gauge({
+  name: 'moodwire_video_jobs_active',
+  help: 'With REDIS_URL: video jobs being run by some node, cluster-wide, from BullMQ (this node\'s own: moodwire_video_jobs_running).',
+  labelNames: ['node_id'] as const,
+  registers: [registry],
+  async collect() {
+    const counts = await scrapeQueueCounts();
+    this.reset();
+    if (counts && videoQueueSource) this.set({ node_id: videoQueueSource.nodeId }, counts.active);
+  },
+});
+
 /**
  * Known label values start at 0, so a rate() or increase() over them answers 0 instead of
  * "no data" before the first event, and the first event itself shows in rate() (a series born

@@ -27,9 +27,10 @@ import type { VideoConfig } from '../config.ts';
 import { type Caller, callerOf, limitKey } from '../security/caller.ts';
 import { checkVideoCaps } from './caps.ts';
 import { withoutPaths } from './ffmpeg-messages.ts';
-import type { JobQueue } from './jobs.ts';
+import type { JobStore } from './job-store.ts';
 import type { VideoProbe } from './probe.ts';
-import type { VideoJob, VideoJobStore } from './store.ts';
+import type { VideoJob } from './store.ts';
+import type { VideoQueue } from './video-queue.ts';
 import { buildTimeline, timelineSummaryToCsv, timelineToCsv } from './timeline.ts';
 import { timelineFileName } from '../../contract/file-names.ts';
 import { UploadSlots } from './upload-slots.ts';
@@ -45,8 +46,8 @@ export interface VideoRoutesDeps {
   /** ffprobe (and a decode check) of an uploaded file; `accept` may refuse it from its duration first; rejects with an AppError. */
   probe(file: string, accept?: (durationSec: number) => void): Promise<VideoProbe>;
   /** These two throw not_ready while the service is not started. */
-  store(): VideoJobStore;
-  queue(): JobQueue;
+  store(): JobStore;
+  queue(): VideoQueue;
   /** Stops the job if it runs, deletes its upload and rows; false if there is no such job. */
   removeJob(id: string): Promise<boolean>;
   logger: Logger;
@@ -92,15 +93,15 @@ function jobIdParam(req: Request): string {
 }
 
 /** The job if it exists and belongs to the caller; another owner's job is as missing as an unknown one. */
-function ownJob(store: VideoJobStore, id: string, caller: Caller): VideoJob {
-  const job = store.get(id);
+async function ownJob(store: JobStore, id: string, caller: Caller): Promise<VideoJob> {
+  const job = await store.get(id);
   if (!job || job.owner !== caller.owner) throw new AppError('not_found', 'no such video job');
   return job;
 }
 
 /** 429 when the client already has its maximum of jobs queued or running. */
-function checkQueuedJobs(store: VideoJobStore, key: string, max: number): void {
-  if (store.activeCount(key) >= max) {
+async function checkQueuedJobs(store: JobStore, key: string, max: number): Promise<void> {
+  if ((await store.activeCount(key)) >= max) {
     throw new AppError(
       'rate_limited',
       `you already have ${max} video job(s) queued or running (VIDEO_MAX_QUEUED_JOBS_PER_CLIENT); wait for one to finish or delete one`,
@@ -141,24 +142,27 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     }
     // Every path gives the slot back: the body stored or refused below, or the connection gone.
     res.on('close', release);
-    try {
-      checkQueuedJobs(deps.store(), key, deps.config.maxQueuedJobsPerClient);
-      if (!deps.queue().hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
-    } catch (error) {
-      release();
-      next(error);
-      return;
-    }
-    upload(req, res, (error: unknown) => {
-      release();
-      next(error ? multerError(error, deps.config.maxUploadBytes) : undefined);
-    });
+    (async () => {
+      await checkQueuedJobs(deps.store(), key, deps.config.maxQueuedJobsPerClient);
+      if (!(await deps.queue().hasRoom())) throw new AppError('queue_full', 'too many videos are waiting; try again later');
+    })().then(
+      () => {
+        upload(req, res, (error: unknown) => {
+          release();
+          next(error ? multerError(error, deps.config.maxUploadBytes) : undefined);
+        });
+      },
+      (error: unknown) => {
+        release();
+        next(error);
+      },
+    );
   };
 
-  router.get('/', (req, res) => {
+  router.get('/', async (req, res) => {
     const query = videoListQuerySchema.safeParse(req.query);
     if (!query.success) throw new AppError('bad_request', 'limit must be a whole number from 1 to 100');
-    const answer: VideoJobList = { jobs: deps.store().ofOwner(callerOf(res).owner, query.data.limit).map(jobView) };
+    const answer: VideoJobList = { jobs: (await deps.store().ofOwner(callerOf(res).owner, query.data.limit)).map(jobView) };
     res.json(answer);
   });
 
@@ -176,9 +180,9 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
       const queue = deps.queue();
       const store = deps.store();
       // Again after the probe: other uploads of this client may have become jobs meanwhile.
-      checkQueuedJobs(store, limitKey(caller), deps.config.maxQueuedJobsPerClient);
-      if (!queue.hasRoom()) throw new AppError('queue_full', 'too many videos are waiting; try again later');
-      const job = store.create({
+      await checkQueuedJobs(store, limitKey(caller), deps.config.maxQueuedJobsPerClient);
+      if (!(await queue.hasRoom())) throw new AppError('queue_full', 'too many videos are waiting; try again later');
+      const job = await store.create({
         id: randomUUID(),
         owner: caller.owner,
         clientKey: limitKey(caller),
@@ -191,7 +195,12 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
         height: probe.height,
         keepThumbnails: options.data.thumbnails ?? false,
       });
-      queue.enqueue(job.id);
+      try {
+        await queue.enqueue(job.id);
+      } catch (error) {
+        await store.delete(job.id);
+        throw error;
+      }
       accepted = true;
       logger.info({ jobId: job.id, sizeBytes: file.size, durationSec: probe.durationSec, codec: probe.codec }, 'video accepted');
       const answer: VideoAccepted = { id: job.id, status: job.status };
@@ -201,17 +210,18 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     }
   });
 
-  router.get('/:id', (req, res) => {
-    res.json(jobView(ownJob(deps.store(), jobIdParam(req), callerOf(res))));
+  router.get('/:id', async (req, res) => {
+    res.json(jobView(await ownJob(deps.store(), jobIdParam(req), callerOf(res))));
   });
 
-  router.get('/:id/timeline', (req, res) => {
+  router.get('/:id/timeline', async (req, res) => {
     const id = jobIdParam(req);
     const query = timelineQuerySchema.safeParse(req.query);
     if (!query.success) throw new AppError('bad_request', 'format must be "json" or "csv"');
     const store = deps.store();
-    const job = ownJob(store, id, callerOf(res));
-    const timeline = buildTimeline(job, store.samples(id), { tracks: store.thumbnailTracks(id), url: (trackId) => `${req.baseUrl}/${id}/tracks/${trackId}/thumbnail` });
+    const job = await ownJob(store, id, callerOf(res));
+    const [samples, tracks] = await Promise.all([store.samples(id), store.thumbnailTracks(id)]);
+    const timeline = buildTimeline(job, samples, { tracks, url: (trackId) => `${req.baseUrl}/${id}/tracks/${trackId}/thumbnail` });
     if (query.data.format !== 'json') {
       const summary = query.data.format === 'summary-csv';
       res
@@ -223,17 +233,17 @@ export function videoRouter(deps: VideoRoutesDeps): Router {
     res.json(timeline);
   });
 
-  router.get('/:id/tracks/:trackId/thumbnail', (req, res) => {
+  router.get('/:id/tracks/:trackId/thumbnail', async (req, res) => {
     const store = deps.store();
-    const job = ownJob(store, jobIdParam(req), callerOf(res));
+    const job = await ownJob(store, jobIdParam(req), callerOf(res));
     const trackId = Number(req.params.trackId);
-    const jpeg = Number.isInteger(trackId) && trackId >= 0 ? store.thumbnail(job.id, trackId) : undefined;
+    const jpeg = Number.isInteger(trackId) && trackId >= 0 ? await store.thumbnail(job.id, trackId) : undefined;
     if (!jpeg) throw new AppError('not_found', 'no thumbnail for this track (the upload did not ask for thumbnails, or no such track)');
     res.type('image/jpeg').set('Cache-Control', 'private, max-age=3600').send(jpeg);
   });
 
   router.delete('/:id', async (req, res) => {
-    const job = ownJob(deps.store(), jobIdParam(req), callerOf(res));
+    const job = await ownJob(deps.store(), jobIdParam(req), callerOf(res));
     const removed = await deps.removeJob(job.id);
     if (!removed) throw new AppError('not_found', 'no such video job');
     res.status(204).end();

@@ -1,5 +1,6 @@
 /**
- * The video service: uploads become jobs in a SQLite store, a bounded queue runs them through
+ * The video service: uploads become jobs in a store (SQLite on one node; Redis with REDIS_URL,
+ * see job-store.ts), a bounded queue (in-process; BullMQ with REDIS_URL) runs them through
  * ffmpeg, the shared analyzer (lowest priority) and a face tracker, and progress is emitted as
  * events (the server forwards them over socket.io as `video:progress`). It builds the routes'
  * dependencies; the routes do not import this module.
@@ -13,16 +14,21 @@ import { AppError } from '../../contract/errors.ts';
 import type { VideoAnalysisSettings } from '../../contract/http.ts';
 import type { VideoProgressEvent } from '../../contract/socket.ts';
 import type { Config } from '../config.ts';
-import { queueDepth, runningVideoJobs, videoJobsTotal } from '../metrics/metrics.ts';
+import { queueDepth, runningVideoJobs, setVideoQueueSource, videoJobsTotal } from '../metrics/metrics.ts';
 import type { FrameAnalyzer, RgbFrame } from '../pipeline/types.ts';
 import { analyzeVideoFile } from './analyze-file.ts';
 import { type FfmpegBinaries, resolveFfmpegBinaries } from './binaries.ts';
 import { withoutPaths } from './ffmpeg-messages.ts';
+import type { Redis } from 'ioredis';
+import { BullVideoQueue, type QueueCounts } from './bullmq-queue.ts';
+import { type JobStore, SqliteJobStore } from './job-store.ts';
 import { JobQueue, JobStoppedError } from './jobs.ts';
 import { deleteExpiredJobs, retentionSweepMs, sweepOrphanUploads } from './maintenance.ts';
 import { probeVideo } from './probe.ts';
 import { UPLOAD_FILE_PATTERN, videoRouter, type VideoRoutesDeps } from './routes.ts';
+import { RedisJobStore } from './redis-job-store.ts';
 import { type VideoJob, VideoJobStore, type VideoSample } from './store.ts';
+import { LocalVideoQueue, type VideoQueue } from './video-queue.ts';
 import { cropFace, encodeThumbnail } from './thumbnails.ts';
 
 export interface VideoServiceEvents {
@@ -34,7 +40,9 @@ export interface VideoService {
   router: Router;
   events: EventEmitter<VideoServiceEvents>;
   /** Whether `owner` may see job `jobId` (it exists and is theirs); false while the service is not started. */
-  canRead(jobId: string, owner: string): boolean;
+  canRead(jobId: string, owner: string): boolean | Promise<boolean>;
+  /** With REDIS_URL: BullMQ's cluster-wide counts; undefined on one node or before start. */
+  queueCounts(): Promise<QueueCounts | undefined>;
   /**
    * Opens the store; deletes orphan uploads and expired jobs; resumes interrupted jobs whose upload
    * is still there and that have attempts left, fails the others; starts the retention timer.
@@ -56,7 +64,12 @@ export interface VideoServiceDeps {
   binaries?: FfmpegBinaries;
   /** The model and settings a job starting now is analysed with (recorded in its results). */
   describeAnalysis: () => VideoAnalysisSettings;
+  /** REDIS_URL: jobs in Redis (on `redis`), the queue on BullMQ; `runJobs` false for NODE_ROLE=api. */
+  cluster?: { redis: Redis; redisUrl: string; nodeId: string; runJobs: boolean; lockMs: number };
 }
+
+/** With REDIS_URL the upload folder is shared: an unreferenced upload younger than this may be another node's, still arriving. */
+export const SHARED_ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
 
 /**
  * The best-scored face of each track of one job, kept as its thumbnail: a face is cropped and
@@ -67,7 +80,7 @@ class TrackThumbnails {
   #chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: VideoJobStore,
+    private readonly store: JobStore,
     private readonly jobId: string,
     private readonly logger: Logger,
   ) {}
@@ -103,8 +116,9 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
   const videoDir = path.join(config.dataDir, 'video');
   const uploadsDir = config.uploadDir;
   const events = new EventEmitter<VideoServiceEvents>();
-  let store: VideoJobStore | undefined;
-  let queue: JobQueue | undefined;
+  let store: JobStore | undefined;
+  let queue: VideoQueue | undefined;
+  let bull: BullVideoQueue | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
 
   const analyzer = (): FrameAnalyzer => {
@@ -124,37 +138,51 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     });
   };
 
-  const deleteUpload = (job: VideoJob): void => {
+  const emitNow = async (db: JobStore, id: string): Promise<void> => {
+    const job = await db.get(id);
+    if (job) emit(job);
+  };
+
+  const deleteUpload = async (job: VideoJob): Promise<void> => {
     if (!job.uploadPath) return;
     fs.rmSync(job.uploadPath, { force: true });
-    store?.markUploadDeleted(job.id);
+    await store?.markUploadDeleted(job.id);
   };
 
   /** A job started `maxAttempts` times is not started again (a video that crashes the server would otherwise loop). */
-  const failOutOfAttempts = (db: VideoJobStore, job: VideoJob): void => {
-    db.markFailed(job.id, `interrupted ${job.attempts} times (crash or restart mid-job); not run again`);
+  const failOutOfAttempts = async (db: JobStore, job: VideoJob, why = 'crash or restart mid-job'): Promise<void> => {
+    await db.markFailed(job.id, `interrupted ${job.attempts} times (${why}); not run again`);
     videoJobsTotal.inc({ outcome: 'failed' });
     logger.warn({ jobId: job.id, attempts: job.attempts, maxAttempts: config.maxAttempts }, 'video job out of attempts');
-    if (!config.keepUploads) deleteUpload(job);
-    emit(db.get(job.id)!);
+    if (!config.keepUploads) await deleteUpload(job);
+    await emitNow(db, job.id);
   };
 
-  const runJob = async (id: string, signal: AbortSignal): Promise<void> => {
+  const runJob = async (id: string, outerSignal: AbortSignal): Promise<void> => {
     const db = store!;
-    const job = db.get(id);
+    const job = await db.get(id);
     if (!job) return;
     if (!job.uploadPath || !fs.existsSync(job.uploadPath)) {
-      db.markFailed(id, 'the uploaded file is no longer available');
+      await db.markFailed(id, 'the uploaded file is no longer available');
       videoJobsTotal.inc({ outcome: 'failed' });
-      emit(db.get(id)!);
+      await emitNow(db, id);
       return;
     }
     if (job.attempts >= config.maxAttempts) {
-      failOutOfAttempts(db, job);
+      await failOutOfAttempts(db, job, deps.cluster ? 'a node died or stopped mid-job' : undefined);
       return;
     }
-    db.markRunning(id, deps.describeAnalysis());
-    emit(db.get(id)!);
+    const attempt = await db.markRunning(id, deps.describeAnalysis());
+    if (attempt === undefined) return; // deleted meanwhile
+    await emitNow(db, id);
+    // Aborted by the queue (DELETE here, shutdown), or when a sample write finds the job gone
+    // (deleted from another node) or restarted by another runner.
+    const controller = new AbortController();
+    const signal = controller.signal;
+    if (outerSignal.aborted) controller.abort(outerSignal.reason);
+    else outerSignal.addEventListener('abort', () => controller.abort(outerSignal.reason), { once: true });
+    let writes: Promise<unknown> = Promise.resolve();
+    let writeError: unknown;
     runningVideoJobs.inc();
     const started = performance.now();
     let lastEmit = 0;
@@ -172,7 +200,17 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         sceneCutThreshold: tracking.sceneCutThreshold,
         signal,
         onSample: (sample, progress, picture) => {
-          db.addSample(id, sample, progress);
+          // Sent now (SQLite writes it inside the call; Redis keeps the order of commands), awaited before the job ends.
+          const written = db.addSample(id, sample, progress, deps.cluster ? attempt : undefined).then(
+            (kept) => {
+              if (!kept && !signal.aborted) controller.abort(new JobStoppedError('deleted'));
+            },
+            (error: unknown) => {
+              writeError ??= error;
+              if (!signal.aborted) controller.abort(error);
+            },
+          );
+          writes = Promise.all([writes, written]);
           thumbnails?.offer(sample, picture);
           const now = performance.now();
           if (now - lastEmit >= PROGRESS_EVENT_MS) {
@@ -181,33 +219,49 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
           }
         },
       });
+      await writes;
+      if (writeError) throw writeError;
+      if (signal.aborted) throw signal.reason;
       if (samples === 0) throw new AppError('undecodable_video', 'no frame could be decoded from the video');
       await thumbnails?.settled();
-      db.markDone(id);
+      await db.markDone(id);
       videoJobsTotal.inc({ outcome: 'done' });
       const wallSec = (performance.now() - started) / 1000;
       logger.info({ jobId: id, samples, durationSec: job.durationSec, wallSec, realTimeFactor: job.durationSec / wallSec }, 'video analysed');
-      emit(db.get(id)!);
-      if (!config.keepUploads) deleteUpload(job);
+      await emitNow(db, id);
+      if (!config.keepUploads) await deleteUpload(job);
     } catch (error) {
+      await writes;
       const stop = signal.aborted && signal.reason instanceof JobStoppedError ? signal.reason.reason : undefined;
       if (stop === 'shutdown') {
         // Left as 'running' on purpose: the next start() resumes it.
         logger.info({ jobId: id }, 'video job interrupted by shutdown');
         return;
       }
-      if (stop === 'deleted') return; // the DELETE handler removes everything
+      if (stop === 'deleted') {
+        // The DELETE handler removes everything (on another node: its record is already gone).
+        if (!outerSignal.aborted) logger.info({ jobId: id }, 'video job deleted or taken over elsewhere: stopped here');
+        return;
+      }
       // Clients read `error`: no server path in it, whatever produced the message.
       const reason = error instanceof AppError ? withoutPaths(error.message) : 'internal error during analysis';
       if (!(error instanceof AppError)) logger.error({ err: error, jobId: id }, 'video job failed');
       else logger.warn({ jobId: id, code: error.code, reason }, 'video job failed');
-      db.markFailed(id, reason);
+      await db.markFailed(id, reason);
       videoJobsTotal.inc({ outcome: 'failed' });
-      emit(db.get(id)!);
-      if (!config.keepUploads) deleteUpload(job);
+      await emitNow(db, id);
+      if (!config.keepUploads) await deleteUpload(job);
     } finally {
       runningVideoJobs.dec();
     }
+  };
+
+  const startRetention = (): void => {
+    if (config.retentionMs <= 0) return;
+    retentionTimer = setInterval(() => {
+      if (store) deleteExpiredJobs(store, config.retentionMs, logger).catch((error: unknown) => logger.warn({ err: error }, 'retention sweep failed'));
+    }, retentionSweepMs(config.retentionMs));
+    retentionTimer.unref();
   };
 
   const routes: VideoRoutesDeps = {
@@ -225,11 +279,12 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     },
     async removeJob(id) {
       const db = routes.store();
-      const job = db.get(id);
+      const job = await db.get(id);
       if (!job) return false;
       await routes.queue().cancel(id, 'deleted');
       if (job.uploadPath) fs.rmSync(job.uploadPath, { force: true });
-      db.delete(id);
+      // On another node a runner of this job stops at its next sample: the record is gone.
+      await db.delete(id);
       videoJobsTotal.inc({ outcome: 'deleted' });
       return true;
     },
@@ -239,53 +294,94 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     router: videoRouter(routes),
     events,
     canRead(jobId, owner) {
-      const job = store?.get(jobId);
-      return job !== undefined && job.owner === owner;
+      // SQLite answers at once (as before REDIS_URL existed); Redis asynchronously.
+      if (store instanceof SqliteJobStore) {
+        const job = store.db.get(jobId);
+        return job !== undefined && job.owner === owner;
+      }
+      if (!store) return false;
+      return store.get(jobId).then((job) => job !== undefined && job.owner === owner);
+    },
+    async queueCounts() {
+      return bull?.counts();
     },
     async start() {
       if (store) return;
       fs.mkdirSync(uploadsDir, { recursive: true });
-      store = new VideoJobStore(path.join(videoDir, 'jobs.sqlite'));
-      sweepOrphanUploads(uploadsDir, UPLOAD_FILE_PATTERN, store, logger);
-      deleteExpiredJobs(store, config.retentionMs, logger);
-      queue = new JobQueue({
+      const cluster = deps.cluster;
+      if (cluster) {
+        const db = new RedisJobStore(cluster.redis);
+        store = db;
+        // Redis may not answer yet (the node starts anyway and BullMQ reconnects): housekeeping waits for the next sweep.
+        try {
+          await sweepOrphanUploads(uploadsDir, UPLOAD_FILE_PATTERN, db, logger, SHARED_ORPHAN_MIN_AGE_MS);
+          await deleteExpiredJobs(db, config.retentionMs, logger);
+        } catch (error) {
+          logger.warn({ err: { message: (error as Error).message } }, 'video housekeeping skipped: Redis does not answer');
+        }
+        bull = new BullVideoQueue({
+          redisUrl: cluster.redisUrl,
+          nodeId: cluster.nodeId,
+          runJobs: cluster.runJobs,
+          concurrency: config.jobConcurrency,
+          maxQueued: config.maxQueuedJobs,
+          maxAttempts: config.maxAttempts,
+          lockMs: cluster.lockMs,
+          run: runJob,
+          onGivenUp: async (id, reason) => {
+            const job = await db.get(id);
+            if (job && (job.status === 'running' || job.status === 'queued')) await failOutOfAttempts(db, job, withoutPaths(reason));
+          },
+          logger,
+        });
+        queue = bull;
+        const counted = bull;
+        setVideoQueueSource({ nodeId: cluster.nodeId, counts: () => counted.counts() });
+        logger.info({ binaries: binaries.origin, uploadDir: uploadsDir, runJobs: cluster.runJobs }, 'video service starting: jobs in Redis, queue on BullMQ');
+        startRetention();
+        return;
+      }
+      const sqlite = new SqliteJobStore(new VideoJobStore(path.join(videoDir, 'jobs.sqlite')));
+      store = sqlite;
+      const db = sqlite.db;
+      await sweepOrphanUploads(uploadsDir, UPLOAD_FILE_PATTERN, sqlite, logger);
+      await deleteExpiredJobs(sqlite, config.retentionMs, logger);
+      const local = new JobQueue({
         concurrency: config.jobConcurrency,
         maxQueued: config.maxQueuedJobs,
         run: runJob,
         onDepth: (queued) => queueDepth.set({ queue: 'video_jobs' }, queued),
       });
+      queue = new LocalVideoQueue(local);
       logger.info({ binaries: binaries.origin, dataDir: config.dataDir, uploadDir: uploadsDir }, 'video service starting');
       // Jobs a previous process accepted but did not finish: resume from the start, or fail with the reason.
-      const interrupted = [...store.withStatus('running'), ...store.withStatus('queued')];
+      const interrupted = [...db.withStatus('running'), ...db.withStatus('queued')];
       for (const job of interrupted) {
         if (job.attempts >= config.maxAttempts) {
-          failOutOfAttempts(store, job);
+          await failOutOfAttempts(sqlite, job);
           continue;
         }
         if (job.uploadPath && fs.existsSync(job.uploadPath)) {
-          store.markQueued(job.id);
-          queue.enqueue(job.id, { force: true });
+          db.markQueued(job.id);
+          local.enqueue(job.id, { force: true });
           logger.info({ jobId: job.id, previousStatus: job.status }, 'resuming interrupted video job');
         } else {
-          store.markFailed(job.id, 'interrupted by a server restart, and its uploaded file is no longer available');
+          db.markFailed(job.id, 'interrupted by a server restart, and its uploaded file is no longer available');
           videoJobsTotal.inc({ outcome: 'failed' });
           logger.warn({ jobId: job.id }, 'interrupted video job cannot resume: upload missing');
         }
-        emit(store.get(job.id)!);
+        emit(db.get(job.id)!);
       }
-      if (config.retentionMs > 0) {
-        retentionTimer = setInterval(() => {
-          if (store) deleteExpiredJobs(store, config.retentionMs, logger);
-        }, retentionSweepMs(config.retentionMs));
-        retentionTimer.unref();
-      }
+      startRetention();
     },
     async close() {
       clearInterval(retentionTimer);
       retentionTimer = undefined;
+      if (bull) setVideoQueueSource(undefined);
       await queue?.close();
       queue = undefined;
-      store?.close();
+      bull = undefined;
+      await store?.close();
       store = undefined;
     },
   };
