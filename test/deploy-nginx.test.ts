@@ -1,6 +1,6 @@
 /**
  * The deployment's load balancer, for real: one redis-server, two server nodes on it (REDIS_URL,
- * NODE_ID node-a / node-b, one API key, TRUST_PROXY naming nginx's address) and a real nginx
+ * NODE_ID node-a / node-b, one API key, compose.yaml's TRUST_PROXY) and a real nginx
  * (Debian package `nginx`) started unprivileged on a free port with deploy/nginx.conf.template,
  * the file compose.yaml gives the nginx image, rendered with the two nodes' addresses.
  * Through nginx:
@@ -32,6 +32,12 @@ import { TestNginx, nginxTemplatePath } from './nginx-support.ts';
 import { TestRedis } from './redis-support.ts';
 
 const KEY = 'deploy-test-key-0123456789';
+
+interface ComposeService { image?: string; build?: unknown; environment?: Record<string, string>; env_file?: unknown; volumes?: string[]; command?: unknown }
+const compose = parse(readFileSync(path.join(repoRoot, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+const nodeNames = Object.keys(compose.services).filter((name) => compose.services[name]!.environment?.NODE_ID !== undefined);
+/** compose.yaml's TRUST_PROXY for the nodes (one hop: nginx), used by the test's nodes too. */
+const COMPOSE_TRUST_PROXY = compose.services[nodeNames[0] ?? '']?.environment?.TRUST_PROXY ?? 'missing';
 const PROMTOOL = process.env.PROMTOOL_BIN ?? 'promtool';
 
 interface Opened {
@@ -94,9 +100,10 @@ describe('nginx in front of two nodes (deploy/nginx.conf.template)', { timeout: 
       REDIS_URL: redis.url,
       NODE_ID: nodeId,
       MOODWIRE_API_KEYS: KEY,
-      // nginx reaches the nodes from 127.0.0.1, the one proxy trusted: clients bound to other
-      // loopback addresses are counted as themselves, whatever X-Forwarded-For they send.
-      TRUST_PROXY: '127.0.0.1',
+      // compose.yaml's setting (one hop, nginx): the address nginx appends to X-Forwarded-For is
+      // the client's, so clients bound to other loopback addresses are counted as themselves,
+      // whatever X-Forwarded-For they send.
+      TRUST_PROXY: COMPOSE_TRUST_PROXY,
       MAX_SESSIONS_PER_ADDRESS: '1',
       WORKERS: '1',
       CLUSTER_HEARTBEAT_MS: '500',
@@ -224,11 +231,7 @@ describe('nginx in front of two nodes (deploy/nginx.conf.template)', { timeout: 
 });
 
 describe('compose.yaml, Dockerfile and Prometheus files agree', () => {
-  const compose = parse(readFileSync(path.join(repoRoot, 'compose.yaml'), 'utf8'), { merge: true }) as {
-    services: Record<string, { image?: string; build?: unknown; environment?: Record<string, string>; env_file?: unknown; volumes?: string[]; command?: unknown }>;
-  };
   const services = compose.services;
-  const nodeNames = Object.keys(services).filter((name) => services[name]!.environment?.NODE_ID !== undefined);
 
   it('two Moodwire nodes on one Redis, distinct NODE_ID, one upload volume, keys from an env file', () => {
     assert.equal(nodeNames.length, 2, `nodes: ${nodeNames}`);
@@ -240,7 +243,7 @@ describe('compose.yaml, Dockerfile and Prometheus files agree', () => {
     for (const [i, name] of nodeNames.entries()) {
       const env = envs[i]!;
       assert.equal(env.HOST, '0.0.0.0');
-      assert.ok(env.TRUST_PROXY && env.TRUST_PROXY !== 'false', `${name}: TRUST_PROXY set`);
+      assert.equal(env.TRUST_PROXY, '1', `${name}: TRUST_PROXY trusts one hop, nginx (the load-balancer test runs with it)`);
       assert.ok(env.METRICS_PORT, `${name}: METRICS_PORT for Prometheus`);
       assert.ok(JSON.stringify(services[name]!.env_file).includes('deploy/moodwire.env'), `${name}: API keys from deploy/moodwire.env`);
       const upload = services[name]!.volumes?.find((v) => v.endsWith(`:${env.VIDEO_UPLOAD_DIR}`));
