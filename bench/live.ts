@@ -6,6 +6,11 @@
  * without waiting for answers (the server's per-socket backpressure drops what it cannot take).
  * Each client starts at another point of the clip, so streams are not in lock step.
  *
+ * --url URL: measure an already running server, or several nodes behind a load balancer
+ * (compose.yaml's nginx: each new WebSocket goes to the node with the fewest connections), instead
+ * of one started here; --token KEY for a server with API keys. With --url no baseline runs unless
+ * --baseline is given (it would start a server in this process, on the same machine).
+ *
  * Baselines, run in the same process right after, with the same frames and schedule
  * (--baseline): `every-frame` (default) is a second server with the pre-tracking live pipeline:
  * DETECTOR_LIVE=tiny:512 and 68 landmarks on every frame, classifier batches shared by all
@@ -39,6 +44,7 @@ interface Options {
   fps: number;
   seconds: number;
   url?: string;
+  token?: string;
   video: string;
   baseline: 'every-frame' | 'face-api' | 'none';
   search: boolean;
@@ -62,13 +68,17 @@ const program = new Command()
   .option('--clients <n>', 'concurrent clients', (v) => Number(v), 2)
   .option('--fps <f>', 'frames per second per client', (v) => Number(v), 5)
   .option('--seconds <t>', 'seconds of streaming', (v) => Number(v), 20)
-  .option('--url <url>', 'an already running server (default: start one in this process)')
+  .option('--url <url>', 'an already running server or load balancer (default: start one in this process)')
+  .option('--token <key>', 'API key (or invite) for a server with MOODWIRE_API_KEYS: socket handshakes and API calls carry it')
   .option('--video <clip>', 'one-face, groups-pan (from ../shared/media) or a video file', 'groups-pan')
   .addOption(new Option('--baseline <kind>', 'what to compare with').choices(['every-frame', 'face-api', 'none']).default('every-frame'))
   .option('--search', 'increase --clients from 1 until p95 exceeds --max-p95 (no baseline)', false)
   .option('--accuracy', 'compare one in-order stream with the per-image SSD path instead of measuring load', false)
   .option('--shot-seconds <s>', 'shot length of the clip, for track ids per shot (--accuracy)', (v) => Number(v), 4)
   .option('--max-p95 <ms>', 'latency bound for --search', (v) => Number(v), 250);
+
+/** The socket.io handshake's credential (an API key or invite), when --token is given. */
+const auth = (token: string | undefined): { auth?: { token: string } } => (token ? { auth: { token } } : {});
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -134,7 +144,7 @@ async function drive(
 async function runServer(options: Options, frames: Buffer[], url: string): Promise<RunStats> {
   const sockets: Socket[] = [];
   for (let i = 0; i < options.clients; i++) {
-    const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+    const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false, ...auth(options.token) });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('connect_error', reject);
@@ -257,8 +267,8 @@ const argmax = (scores: Record<string, number>): string => Object.entries(scores
  * previous answer arrived, whichever is later); afterwards every frame goes through POST
  * /api/v1/analyze (SSD + 68 landmarks, the accurate per-image path) and the answers are compared.
  */
-async function runAccuracy(url: string, frames: Buffer[], fps: number, shotSeconds: number): Promise<Record<string, number | string>> {
-  const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+async function runAccuracy(url: string, frames: Buffer[], fps: number, shotSeconds: number, token?: string): Promise<Record<string, number | string>> {
+  const socket = connect(url, { transports: ['websocket'], forceNew: true, reconnection: false, ...auth(token) });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
@@ -282,7 +292,7 @@ async function runAccuracy(url: string, frames: Buffer[], fps: number, shotSecon
   const tracked = live.reduce((n, f) => n + f.faces.filter((face) => face.origin === 'tracking').length, 0);
   const shots = new Map<number, { ids: Set<number>; people: number }>();
   for (let i = 0; i < frames.length; i++) {
-    const res = await fetch(`${url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(frames[i]!) });
+    const res = await fetch(`${url}/api/v1/analyze`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg', ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: new Uint8Array(frames[i]!) });
     const ref = (await res.json()) as { faces: FrameResult['faces'] };
     const faces = live[i]!.faces;
     const used = new Set<number>();
@@ -335,7 +345,7 @@ async function main(): Promise<void> {
   if (options.accuracy) {
     const rows: Record<string, number | string>[] = [];
     for (const [label, env] of [['moodwire', {}], ['every-frame (before)', EVERY_FRAME_ENV]] as const) {
-      rows.push({ run: label, ...(await withServer(env, (url) => runAccuracy(url, frames, options.fps, options.shotSeconds))) });
+      rows.push({ run: label, ...(await withServer(env, (url) => runAccuracy(url, frames, options.fps, options.shotSeconds, options.token))) });
       console.log(JSON.stringify(rows[rows.length - 1]));
     }
     console.log(`bench:live --accuracy, ${header}`);
@@ -363,7 +373,7 @@ async function main(): Promise<void> {
     return;
   }
 
-  console.log(`bench:live ${options.clients} clients x ${options.fps} fps x ${options.seconds} s, ${header}`);
+  console.log(`bench:live ${options.clients} clients x ${options.fps} fps x ${options.seconds} s, ${header}${options.url ? `; server ${options.url}` : ''}`);
   const ours = options.url
     ? await runServer(options, frames, options.url)
     : await withServer({}, (url, config) => {
@@ -373,6 +383,7 @@ async function main(): Promise<void> {
   const rows = [summary(ours)];
   console.log(JSON.stringify(rows[0]));
   let baseline: RunStats | undefined;
+  if (options.url && program.getOptionValueSource('baseline') === 'default') options.baseline = 'none';
   if (options.baseline === 'every-frame') {
     baseline = await withServer(EVERY_FRAME_ENV, (url, config) => {
       console.log(`every-frame baseline: ${describeServer(config)}`);

@@ -116,6 +116,28 @@ describe('Grafana dashboard JSON', () => {
     }
   });
 
+  test('a per-node view: panels by instance named with moodwire_node_info’s node_id, Redis health per node', () => {
+    const row = dashboard.panels.find((p) => p.type === 'row' && p.title === 'Nodes');
+    assert.ok(row, 'a Nodes row');
+    const below = dashboard.panels.filter((p) => p.type !== 'row' && p.gridPos.y > row.gridPos.y);
+    const perNode = below.filter((p) => p.targets?.every((t) => /by \((le, )?instance\)/.test(t.expr) && t.expr.includes('group_left (node_id) max by (instance, node_id) (moodwire_node_info)')));
+    const titles = perNode.map((p) => p.title);
+    for (const title of ['Frames analysed / s per node', 'Live frame latency p95 per node', 'Sockets per node', 'CPU per node', 'Memory per node']) {
+      assert.ok(titles.includes(title), `${title} is split by node and labelled with node_id (${titles})`);
+    }
+    for (const panel of perNode) for (const t of panel.targets!) assert.equal(t.legendFormat, '{{node_id}}', `${panel.title}: legend is the node`);
+    const table = below.find((p) => p.title === 'Nodes');
+    assert.match(table?.targets?.[0]?.expr ?? '', /max by \(instance, node_id, cluster\) \(moodwire_node_info\{instance=~"\$instance"\}\)/);
+    // Redis: up (1) / down (0) per node; a node without REDIS_URL shows -1 ("no Redis") instead of no data.
+    const redis = below.filter((p) => p.targets?.some((t) => t.expr.includes('moodwire_redis_up')));
+    assert.ok(redis.some((p) => p.type === 'stat') && redis.some((p) => p.type === 'timeseries'), 'Redis health as a stat and over time');
+    for (const panel of redis) {
+      assert.match(panel.targets![0]!.expr, /^max by \(instance, node_id\) \(moodwire_redis_up\{instance=~"\$instance"\}\) or -1 \* max by \(instance, node_id\) \(moodwire_node_info\{cluster="off", instance=~"\$instance"\}\)$/);
+    }
+    // With Redis every node reports the cluster's session count: the panels take the max, never the sum.
+    assert.ok(!dashboardQueries(dashboard).some((q) => /sum[^(]*\(moodwire_sessions/.test(q.expr)), 'sessions are not summed over nodes');
+  });
+
   test('source label values are those the server records (image, not upload)', () => {
     const json = JSON.stringify(dashboard);
     const values = [...json.matchAll(/source!?=~?\\"([^\\]*)\\"/g)].flatMap((m) => m[1]!.split('|'));
