@@ -13,14 +13,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Invite } from '../contract/http.ts';
 import { repoRoot } from '../server/config.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
+import { BASE_FLAGS, BrowserPages, CHROMIUM, fakeCamera } from './browser-support.ts';
 import { testConfig } from './live-support.ts';
 import { testBinaries } from './video-support.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'browser-test-key-aaaaaaaaaaaa';
 const SECRET = 'a browser test secret of at least thirty-two characters';
 const groupsPan = path.resolve(repoRoot, '../shared/media/groups-pan.mp4');
@@ -28,55 +28,14 @@ const artifacts = path.join(repoRoot, 'test-artifacts/client-auth');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-client-auth-'));
 const y4m = path.join(tmp, 'groups-pan.y4m');
 const shortClip = path.join(tmp, 'groups-pan-4s.mp4');
-const BASE_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  `--use-file-for-fake-video-capture=${y4m}`,
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 let server: RunningServer;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
-
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
-  contexts.push(context);
-  context.setDefaultTimeout(120_000);
-  context.setDefaultNavigationTimeout(120_000);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
-  });
-  return page;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-}
-
-async function diagnosed<T>(page: Page, name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    await shot(page, `FAILED-${name}`).catch(() => undefined);
-    const state = await page
-      .evaluate(() => ['connection', 'sent', 'message', 'key-reason', 'stage-hint', 'phase'].map((id) => `${id}=${document.getElementById(id)?.textContent ?? ''}`).join(' '))
-      .catch(() => 'page unavailable');
-    throw new Error(`${(error as Error).message}\n  page state: ${state}`);
-  }
-}
+const pages = new BrowserPages(artifacts, ['connection', 'sent', 'message', 'key-reason', 'stage-hint', 'phase']);
+const pageErrors = pages.errors;
+const newPage = (): Promise<Page> => pages.newPage(browser);
+const shot = (page: Page, name: string): Promise<void> => pages.shot(page, name);
+const diagnosed = <T>(page: Page, name: string, run: () => Promise<T>): Promise<T> => pages.diagnosed(page, name, run);
 
 const maxOwnPoints = (page: Page): Promise<number> =>
   page.evaluate(() => Math.max(0, ...[...document.querySelectorAll<HTMLElement>('#own-timelines [data-points]')].map((e) => Number(e.dataset.points))));
@@ -93,12 +52,12 @@ describe('browser pages with API keys (chromium, real server)', { timeout: 600_0
       testConfig({ WORKERS: '1', MOODWIRE_DATA_DIR: path.join(tmp, 'data'), VIDEO_SAMPLE_FPS: '2', MOODWIRE_API_KEYS: KEY, MOODWIRE_TOKEN_SECRET: SECRET }),
       pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: BASE_FLAGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...BASE_FLAGS, ...fakeCamera(y4m)] });
     await server.ready;
   });
 
   after(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
+    await pages.closeAll();
     await browser?.close();
     await server?.close();
     fs.rmSync(tmp, { recursive: true, force: true });

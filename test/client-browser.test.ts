@@ -13,70 +13,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { repoRoot } from '../server/config.ts';
 import { type RunningServer, startServer } from '../server/server.ts';
 import { EMOTION_COLORS } from '../client/src/shared/emotions.ts';
+import { BASE_FLAGS, BrowserPages, CHROMIUM, fakeCamera } from './browser-support.ts';
 import { testConfig } from './live-support.ts';
 import { testBinaries } from './video-support.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const groupsPan = path.resolve(repoRoot, '../shared/media/groups-pan.mp4');
 const artifacts = path.join(repoRoot, 'test-artifacts/client');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-client-'));
 const y4m = path.join(tmp, 'groups-pan.y4m');
-const BASE_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--use-fake-device-for-media-stream',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  // Keep timers running in pages that are not in front.
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 let server: RunningServer;
 let serverClosed = false;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-const pageErrors: string[] = [];
-
-async function newPage(b: Browser, viewport = { width: 1280, height: 800 }): Promise<Page> {
-  const context = await b.newContext({ viewport, deviceScaleFactor: 1 });
-  contexts.push(context);
-  // Generous: the suite shares 2 cores with other work (a training run, other tests).
-  context.setDefaultTimeout(120_000);
-  context.setDefaultNavigationTimeout(120_000);
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  // The pages must work under the server's Content-Security-Policy: a blocked script, style or connection is a failure.
-  page.on('console', (message) => {
-    if (message.type() === 'error' && /Content.Security.Policy/i.test(message.text())) pageErrors.push(message.text());
-  });
-  return page;
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-}
-
-/** On failure: a screenshot and the page's own counters, to see what went wrong. */
-async function diagnosed<T>(page: Page, name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    await shot(page, `FAILED-${name}`).catch(() => undefined);
-    const state = await page
-      .evaluate(() => ['connection', 'sent', 'dropped', 'rtt', 'fps', 'message', 'stage-hint'].map((id) => `${id}=${document.getElementById(id)?.textContent ?? ''}`).join(' '))
-      .catch(() => 'page unavailable');
-    throw new Error(`${(error as Error).message}\n  page state: ${state}`);
-  }
-}
+const pages = new BrowserPages(artifacts, ['connection', 'sent', 'dropped', 'rtt', 'fps', 'message', 'stage-hint']);
+const pageErrors = pages.errors;
+const newPage = (b: Browser, viewport?: { width: number; height: number }): Promise<Page> => pages.newPage(b, viewport);
+const shot = (page: Page, name: string): Promise<void> => pages.shot(page, name);
+const diagnosed = <T>(page: Page, name: string, run: () => Promise<T>): Promise<T> => pages.diagnosed(page, name, run);
 
 const num = async (page: Page, selector: string, attribute: string): Promise<number> =>
   Number((await page.locator(selector).first().getAttribute(attribute)) ?? 'NaN');
@@ -110,12 +67,12 @@ describe('browser client (chromium, real server)', { timeout: 1_500_000 }, () =>
     await server.ready;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [...BASE_FLAGS, '--use-fake-ui-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
+      args: [...BASE_FLAGS, ...fakeCamera(y4m)],
     });
   });
 
   after(async () => {
-    for (const context of contexts) await context.close().catch(() => undefined);
+    await pages.closeAll();
     await browser?.close();
     if (!serverClosed) await server?.close();
     fs.rmSync(tmp, { recursive: true, force: true });

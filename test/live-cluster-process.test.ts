@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,19 +16,10 @@ import { repoRoot } from '../server/config.ts';
 import type { RunningServer } from '../server/server.ts';
 import { type TestClient, connectClient, readPhoto, request, startTestServer, testModelDir } from './live-support.ts';
 import { TestRedis } from './redis-support.ts';
+import { freePort } from './ports.ts';
 
 const HEARTBEAT_MS = 500;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describe('a node process killed with SIGKILL', { timeout: 240_000 }, () => {
   let redis: TestRedis;

@@ -1,9 +1,10 @@
 /** Shared by the metrics tests: the Grafana dashboard's queries, and a real Prometheus process. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { repoRoot } from '../server/config.ts';
+export { freePort } from './ports.ts';
+import { freePort } from './ports.ts';
 
 export const grafanaDir = path.join(repoRoot, 'grafana');
 export const dashboardPath = path.join(grafanaDir, 'dashboards/moodwire.json');
@@ -63,17 +64,6 @@ export function toPromQL(expr: string, dashboard: Dashboard, rateInterval = '30s
   return out;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 export interface PromResult {
   metric: Record<string, string>;

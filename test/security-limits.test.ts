@@ -6,21 +6,13 @@
  * behind a proxy. Also: MOODWIRE_AUTH=off, and /metrics on METRICS_PORT.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConnectErrorData, TimelineResult } from '../contract/socket.ts';
 import type { RunningServer } from '../server/server.ts';
 import { type ConnectOptions, connectClient, readPhoto, request, startTestServer, type TestClient } from './live-support.ts';
+import { freePort } from './ports.ts';
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 const from = (address: string): ConnectOptions => ({ headers: { 'X-Forwarded-For': address } });
 const codeOf = (ack: { ok: boolean; error?: { code: string } }): string => (ack.ok ? 'ok' : ack.error!.code);

@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { io as connect, type Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents, VideoProgressEvent } from '../contract/socket.ts';
 import { groupsPan } from './video-support.ts';
+import { freePort } from './ports.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Uploads a video and follows its job over socket.io (`video:subscribe`, `video:progress`) to the end. */
 async function followVideoJob(base: string): Promise<VideoProgressEvent[]> {

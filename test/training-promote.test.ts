@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { readModelCard } from '../contract/model-card.ts';
 import { DEFAULT_CANDIDATE_DIR, previousDir, promote, PromotionRefused, rollback } from '../training/promote.ts';
 import { train, trainCommand, type TrainOptions, withRunDefaults } from '../training/train.ts';
+import { tinyTrainOptions, writeTinyFer } from './training-support.ts';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '..');
@@ -24,46 +25,26 @@ describe('training candidates and promotion', { timeout: 600_000 }, () => {
   let bad: string;
   const quiet = (): void => undefined;
 
+  // Plain and deterministic: one worker, no augmentation, float32 weights, single faces.
   const options = (extra: Partial<TrainOptions>): TrainOptions =>
-    withRunDefaults({
-      data: path.join(dir, 'tiny.csv'),
-      out: path.join(dir, 'model'),
-      width: 0.0625,
-      epochs: 1,
-      batch: 16,
-      lr: 0.01,
-      warmupSteps: 4,
-      seed: 7,
-      workers: 1,
-      backend: 'wasm',
-      batchNorm: true,
-      labelSmoothing: 0,
-      classWeightPower: 0,
-      augment: false,
-      rotate: 0,
-      shift: 0,
-      zoom: 0,
-      lowResEpochs: 0,
-      lowResSide: 32,
-      checkpointDir: path.join(dir, 'checkpoints'),
-      resume: false,
-      skipBad: false,
-      template: path.join(repo, 'training/alignment-template.json'),
-      float16: false,
-      mirrorAverage: false,
-      progress: false,
-      ...extra,
-    });
+    withRunDefaults(
+      tinyTrainOptions(dir, {
+        workers: 1,
+        labelSmoothing: 0,
+        classWeightPower: 0,
+        augment: false,
+        rotate: 0,
+        shift: 0,
+        zoom: 0,
+        float16: false,
+        mirrorAverage: false,
+        ...extra,
+      }),
+    );
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'moodwire-promote-'));
-    const rows = ['emotion,pixels,Usage'];
-    for (let i = 0; i < 160; i++) {
-      const label = i % 2 === 0 ? 3 : 4;
-      const base = label === 3 ? 170 : 60;
-      rows.push(`${label},${Array.from({ length: 2304 }, (_, p) => base + ((p * 7 + i * 13) % 40)).join(' ')},${i < 128 ? 'Training' : 'PublicTest'}`);
-    }
-    await writeFile(path.join(dir, 'tiny.csv'), rows.join('\n') + '\n');
+    await writeTinyFer(dir);
     good = path.join(dir, 'good');
     bad = path.join(dir, 'bad');
     // Four epochs learn the two classes; one epoch at a vanishing learning rate does not.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -12,6 +12,7 @@ import { EMOTIONS } from '../contract/emotions.ts';
 import { loadBackboneWeights } from '../training/model/backbone-weights.ts';
 import { buildVgg16, filtersAt, VGG16_BLOCKS } from '../training/model/vgg.ts';
 import { train, trainCommand, withRunDefaults, type TrainOptions } from '../training/train.ts';
+import { tinyTrainOptions, writeTinyFer } from './training-support.ts';
 
 const run = promisify(execFile);
 const repo = path.resolve(import.meta.dirname, '..');
@@ -19,51 +20,13 @@ let dir: string;
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'moodwire-train-'));
-  // A tiny learnable FER-format file: bright faces are "happy", dark ones "sad", written by the test.
-  const rows = ['emotion,pixels,Usage'];
-  for (let i = 0; i < 160; i++) {
-    const label = i % 2 === 0 ? 3 : 4;
-    const base = label === 3 ? 170 : 60;
-    const px = Array.from({ length: 2304 }, (_, p) => base + ((p * 7 + i * 13) % 40)).join(' ');
-    rows.push(`${label},${px},${i < 128 ? 'Training' : 'PublicTest'}`);
-  }
-  await writeFile(path.join(dir, 'tiny.csv'), rows.join('\n') + '\n');
+  await writeTinyFer(dir);
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function options(extra: Partial<TrainOptions>): TrainOptions {
-  return {
-    data: path.join(dir, 'tiny.csv'),
-    out: path.join(dir, 'model'),
-    width: 0.0625,
-    epochs: 1,
-    batch: 16,
-    lr: 0.01,
-    warmupSteps: 4,
-    seed: 7,
-    workers: 2,
-    backend: 'wasm',
-    batchNorm: true,
-    labelSmoothing: 0.1,
-    classWeightPower: 0.3,
-    augment: true,
-    rotate: 10,
-    shift: 0.1,
-    zoom: 0.1,
-    lowResEpochs: 0,
-    lowResSide: 32,
-    checkpointDir: path.join(dir, 'checkpoints'),
-    resume: false,
-    skipBad: false,
-    template: path.join(repo, 'training/alignment-template.json'),
-    float16: true,
-    mirrorAverage: true,
-    progress: false,
-    ...extra,
-  };
-}
+const options = (extra: Partial<TrainOptions>): TrainOptions => tinyTrainOptions(dir, extra);
 
 test('trains on a tiny csv with 2 workers, writes the model, card and README, and resumes', async () => {
   const first = await train(options({ epochs: 1 }));

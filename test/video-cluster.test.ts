@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,21 +25,12 @@ import { VIDEO_QUEUE_NAME } from '../server/video/bullmq-queue.ts';
 import { startTestServer, testModelDir } from './live-support.ts';
 import { TestRedis } from './redis-support.ts';
 import { ffmpegEnv, makeGrayVideo } from './video-support.ts';
+import { freePort } from './ports.ts';
 
 const LOCK_SEC = 2;
 /** The long job: 4 samples a second of it (about 2 analysed a second here: it runs long enough to be killed mid-way). */
 const LONG_SEC = 24;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 interface NodeProcess {
   id: string;

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from '../contract/backend.ts';
 import { readModelCard } from '../contract/model-card.ts';
+import { positiveInt } from './cli-args.ts';
 import { evaluateModel } from './evaluate.ts';
 import { DEFAULT_DATA, isMainModule, REPO_ROOT } from './paths.ts';
 
@@ -112,12 +113,6 @@ export async function rollback(target: string, log: (line: string) => void = (li
   await rename(swap, previous);
   log(`rolled back: serving ${restored} again; the model it replaced is now in ${previous}`);
   return restored;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
 }
 
 export function promoteCommand(): Command {

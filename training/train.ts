@@ -11,6 +11,7 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoin
 import { classCounts, FER_PIXELS, FER_SIDE, readFer2013, type FerSplit } from './data/fer2013.ts';
 import { argmaxRows, evaluatePredictions, formatEvaluation } from './evaluation.ts';
 import { flopsPerFace } from './model/vgg.ts';
+import { nonNegative, nonNegativeInt, positiveInt, positiveNumber } from './cli-args.ts';
 import { DEFAULT_CANDIDATE_DIR, promote, PromotionRefused, SERVED_MODEL_DIR } from './promote.ts';
 import { DEFAULT_DATA, isMainModule, REPO_ROOT } from './paths.ts';
 import { Replica } from './replica-pool.ts';
@@ -336,34 +337,10 @@ async function readTradeoff(outDir: string): Promise<string> {
   return '';
 }
 
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
-  return n;
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be an integer >= 0');
-  return n;
-}
-
 /** Five 2x2 poolings must still end at 1x1, as at 48, so the dense head sees the same features. */
 function lowResSide(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 32 || n > FER_SIDE) throw new InvalidArgumentError(`must be an integer from 32 to ${FER_SIDE}`);
-  return n;
-}
-
-function nonNegative(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number >= 0');
   return n;
 }
 
