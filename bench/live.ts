@@ -34,7 +34,7 @@ import { io as connect, type Socket } from 'socket.io-client';
 import { type Config, type FfmpegConfig, loadConfig, repoRoot } from '../server/config.ts';
 import { iou } from '../contract/geometry.ts';
 import { initBackend, tf } from '../contract/backend.ts';
-import type { Ack, FrameResult } from '../contract/socket.ts';
+import { type Ack, type FrameResult, type FrameTimings, TIMING_KEYS, type TimingKey } from '../contract/socket.ts';
 import { faceapi, type FaceApiTensor3D, loadFaceNets } from '../server/pipeline/faceapi.ts';
 import { startServer } from '../server/server.ts';
 import { resolveFfmpegBinaries } from '../server/video/binaries.ts';
@@ -62,6 +62,17 @@ interface RunStats {
   faces: number;
   seconds: number;
   rtt: number[];
+  /** server-side stage times summed over answered frames (from each answer's `timings`) */
+  stageMs: Partial<Record<TimingKey, number>>;
+  /** answered frames whose faces came from a detector run (keyframes) */
+  keyframes: number;
+}
+
+/** What one frame's answer tells the driver. */
+interface Outcome {
+  outcome: 'ok' | 'dropped' | 'error';
+  faces: number;
+  timings?: FrameTimings;
 }
 
 const program = new Command()
@@ -108,9 +119,9 @@ async function drive(
   label: string,
   options: Options,
   frames: Buffer[],
-  send: (client: number, seq: number, image: Buffer) => Promise<{ outcome: 'ok' | 'dropped' | 'error'; faces: number }>,
+  send: (client: number, seq: number, image: Buffer) => Promise<Outcome>,
 ): Promise<RunStats> {
-  const stats: RunStats = { label, sent: 0, processed: 0, dropped: 0, errors: 0, faces: 0, seconds: options.seconds, rtt: [] };
+  const stats: RunStats = { label, sent: 0, processed: 0, dropped: 0, errors: 0, faces: 0, seconds: options.seconds, rtt: [], stageMs: {}, keyframes: 0 };
   const periodMs = 1000 / options.fps;
   const pending: Promise<void>[] = [];
   const started = performance.now();
@@ -124,11 +135,13 @@ async function drive(
       const image = frames[(tick + client * 7) % frames.length]!;
       stats.sent += 1;
       pending.push(
-        send(client, tick, image).then(({ outcome, faces }) => {
+        send(client, tick, image).then(({ outcome, faces, timings }) => {
           if (outcome === 'ok') {
             stats.processed += 1;
             stats.faces += faces;
             stats.rtt.push(performance.now() - due);
+            for (const [key, ms] of Object.entries(timings ?? {}) as [TimingKey, number][]) stats.stageMs[key] = (stats.stageMs[key] ?? 0) + ms;
+            if (timings?.detect !== undefined) stats.keyframes += 1;
           } else if (outcome === 'dropped') stats.dropped += 1;
           else stats.errors += 1;
         }),
@@ -162,7 +175,7 @@ async function runServer(options: Options, frames: Buffer[], url: string): Promi
       } catch {
         return { outcome: 'error', faces: 0 }; // no answer within 60 s
       }
-      if (ack.ok) return { outcome: 'ok', faces: ack.faces.length };
+      if (ack.ok) return { outcome: 'ok', faces: ack.faces.length, timings: ack.timings };
       return { outcome: ack.error.code === 'frame_dropped' ? 'dropped' : 'error', faces: 0 };
     });
   } finally {
@@ -229,6 +242,13 @@ function summary(s: RunStats): Record<string, number | string> {
     'faces/s': Number((s.faces / s.seconds).toFixed(1)),
     'frames/s': Number((s.processed / s.seconds).toFixed(1)),
   };
+}
+
+/** Mean server-side ms per answered frame for each stage, and the share of keyframes (servers that report timings). */
+function stageSummary(s: RunStats): Record<string, number | string> | undefined {
+  if (s.processed === 0 || Object.keys(s.stageMs).length === 0) return undefined;
+  const means = Object.fromEntries(TIMING_KEYS.filter((k) => s.stageMs[k] !== undefined).map((k) => [`${k} ms`, Number((s.stageMs[k]! / s.processed).toFixed(1))]));
+  return { run: s.label, keyframes: `${Math.round((100 * s.keyframes) / s.processed)}%`, ...means };
 }
 
 const CLIPS: Record<string, string> = {
@@ -400,6 +420,11 @@ async function main(): Promise<void> {
       `ratio moodwire / ${baseline.label}: frames answered x${ratio(ours.processed, baseline.processed)}, faces/s x${ratio(ours.faces / ours.seconds, baseline.faces / baseline.seconds)}, ` +
         `p95 latency x${ratio(percentile(ours.rtt, 95), percentile(baseline.rtt, 95))}`,
     );
+  }
+  const stages = [ours, baseline].flatMap((s) => (s ? [stageSummary(s)] : [])).filter((row) => row !== undefined);
+  if (stages.length > 0) {
+    console.log('server-side stage means per answered frame (worker wall time; decode includes waiting for sharp):');
+    console.table(stages);
   }
 }
 

@@ -3,11 +3,18 @@
  * feed it (input size, normalisation, alignment template). Loaded, checked and warmed up before
  * it replaces an older one, so a broken new model never takes over.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { classifyCrops } from '../pipeline/classify.ts';
 import type { AlignmentTemplate, MirrorAverageSetting, ModelCard } from '../../contract/model-card.ts';
 import { readModelCard } from '../../contract/model-card.ts';
-import { loadLayersModelFromDir } from '../../contract/model-io.ts';
+import { directoryIO } from '../../contract/model-io.ts';
+import { foldBatchNorm } from './fold-batch-norm.ts';
+
+/** The saved model with its batch norms folded into the convolutions (same outputs, fewer kernels). */
+async function loadForInference(dir: string): Promise<tf.LayersModel> {
+  const { artifacts } = await foldBatchNorm(await directoryIO(dir).load!());
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts));
+}
 
 function mirrorAverageOf(setting: MirrorAverageSetting, card: ModelCard): boolean {
   return setting === 'card' ? (card.inference?.mirrorAverage ?? false) : setting === 'on';
@@ -27,7 +34,7 @@ export class EmotionModel {
 
   static async load(dir: string, options: { mirrorAverage?: MirrorAverageSetting } = {}): Promise<EmotionModel> {
     const card = await readModelCard(dir);
-    const model = await loadLayersModelFromDir(dir);
+    const model = await loadForInference(dir);
     const instance = new EmotionModel(model, card, mirrorAverageOf(options.mirrorAverage ?? 'card', card));
     try {
       instance.#checkShapes();
