@@ -18,7 +18,8 @@
  * one tfjs instance, as a naive server would run it; `none` skips it. Prints p50/p95/p99 round
  * trip, frames answered and dropped, faces/s for each, and their ratios.
  *
- * --search: raise --clients from 1 until p95 reaches --max-p95, for the configured server only.
+ * --search: raise --clients from 1 until p95 reaches --max-p95 twice in a row at one count (after
+ * an unrecorded warm-up), for the configured server only.
  * --accuracy: one client streams the clip in order, waiting for each answer, and every answer is
  * compared with the accurate per-image path (POST /api/v1/analyze: SSD + 68 landmarks) on the
  * same frame: boxes within IoU 0.5, labels agreeing, track ids per person per shot.
@@ -377,16 +378,26 @@ async function main(): Promise<void> {
     const search = async (url: string, config?: Config): Promise<void> => {
       console.log(`bench:live --search, ${header}${config ? `; ${describeServer(config)}` : `; server ${url}`}`);
       const rows: Record<string, number | string>[] = [];
+      // Warm-up, not recorded: the server's first seconds (JIT, first keyframes) are slower than its steady state.
+      await runServer({ ...options, clients: 2, seconds: 4 }, frames, url);
+      const passes = (stats: RunStats): boolean => stats.processed > 0 && percentile(stats.rtt, 95) < options.maxP95;
+      let largest = 0;
       for (let clients = 1; clients <= 64; clients++) {
-        const stats = await runServer({ ...options, clients }, frames, url);
-        const row = { clients, ...summary(stats) };
-        rows.push(row);
-        console.log(JSON.stringify(row));
-        if (percentile(stats.rtt, 95) >= options.maxP95 || stats.processed === 0) break;
+        // A step that misses the bound runs once more before the search ends: one slow moment of a
+        // shared machine should not decide the answer.
+        let passed = false;
+        for (let attempt = 0; attempt < 2 && !passed; attempt++) {
+          const stats = await runServer({ ...options, clients }, frames, url);
+          const row = { clients, ...summary(stats) };
+          rows.push(row);
+          console.log(JSON.stringify(row));
+          passed = passes(stats);
+        }
+        if (!passed) break;
+        largest = clients;
       }
       console.table(rows);
-      const ok = rows.filter((r) => (r['p95 ms'] as number) < options.maxP95);
-      console.log(`largest N at ${options.fps} fps with p95 < ${options.maxP95} ms: ${ok.length > 0 ? ok[ok.length - 1]!.clients : 0}`);
+      console.log(`largest N at ${options.fps} fps with p95 < ${options.maxP95} ms: ${largest}`);
     };
     if (options.url) await search(options.url);
     else await withServer({}, search);
