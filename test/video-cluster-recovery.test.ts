@@ -10,6 +10,7 @@
  *   it, every sample index once;
  * - a job whose node is SIGKILLed at every attempt fails after VIDEO_MAX_ATTEMPTS attempts with
  *   its reason, and never runs on two nodes at once;
+ * - Redis hangs (SIGSTOP) mid-job: the job is not failed; it runs again to done when Redis answers;
  * - Redis killed: every video route and `video:subscribe` answer not_ready (503) at once, with no
  *   error-level log; Redis restarted: uploads are accepted and run again.
  */
@@ -89,6 +90,12 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
   };
 
   const alive = (): NodeProcess[] => [...nodes.values()].filter(isAlive);
+  /** Both nodes up and ready (a test that failed midway may have left one stopped). */
+  const ensureNodes = async (): Promise<void> => {
+    for (const id of ['proc-a', 'proc-b']) if (!nodes.has(id) || !isAlive(nodes.get(id)!)) await start(id);
+    const deadline = Date.now() + 90_000;
+    for (const node of alive()) await waitReady(node, deadline);
+  };
   const record = (id: string): Promise<Record<string, string>> => probe.hgetall(`moodwire:video:job:${id}`);
   /** A node that has started its video service (a node just respawned may still be loading its models). */
   const readyNode = (): NodeProcess => alive().find((node) => /video service starting/.test(node.output))!;
@@ -132,13 +139,20 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     short = clip('short.mp4', 2, 2);
     medium = clip('medium.mp4', 8, 2);
     long = clip('long.mp4', 30, 4);
-    env = { REDIS_URL: redis.url, VIDEO_UPLOAD_DIR: uploadDir, VIDEO_JOB_LOCK_SEC: String(LOCK_SEC), VIDEO_MAX_ATTEMPTS: String(MAX_ATTEMPTS), SHUTDOWN_GRACE_MS: '5000' };
+    env = {
+      REDIS_URL: redis.url,
+      VIDEO_UPLOAD_DIR: uploadDir,
+      VIDEO_JOB_LOCK_SEC: String(LOCK_SEC),
+      VIDEO_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+      // A job stopped by SIGTERM waits for its frames in the analyzer (2 here) before it goes back
+      // to the queue; the grace leaves a busy machine time for that.
+      VIDEO_MAX_INFLIGHT_FRAMES: '2',
+      SHUTDOWN_GRACE_MS: '20000',
+    };
     // Written before any node runs: only the reconcile at a node's start can find it.
     startOrphan = await orphanRecord(short);
     spawnedAt = Date.now();
-    await Promise.all([start('proc-a'), start('proc-b')]);
-    const deadline = Date.now() + 120_000;
-    for (const node of nodes.values()) await waitReady(node, deadline);
+    await ensureNodes();
   });
 
   after(async () => {
@@ -175,6 +189,7 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
   });
 
   it('SIGTERM of the node running a job: put back in the queue by that node (not failed, not left to the stalled check), finished by the other node, every sample once', async () => {
+    await ensureNodes();
     const id = await upload(anyUrl(), medium.file, medium.fps);
     const expected = medium.seconds * medium.fps;
     const runnerId = await waitFor('the job running with some samples', async () => {
@@ -199,11 +214,10 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     process.stdout.write(
       `# SIGTERM at ${samplesBefore}/${expected} samples: ${runner.id} exited in ${exitMs} ms; ${survivor.id} started attempt 2 ${pickupMs} ms after the signal and finished ${doneMs} ms after it\n`,
     );
-    await start(runner.id);
-    await waitReady(nodes.get(runner.id)!, Date.now() + 60_000);
   });
 
   it(`a job whose node is SIGKILLed at every attempt fails after VIDEO_MAX_ATTEMPTS=${MAX_ATTEMPTS} with its reason, never on two nodes at once`, async () => {
+    await ensureNodes();
     const id = await upload(anyUrl(), long.file, long.fps);
     // Every 100 ms: jobs running now on every live node (their own gauge) and BullMQ's active count.
     let watching = true;
@@ -263,11 +277,31 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     }
     assert.equal(mostAtOnce, 1, 'running on one node at a time (and seen running)');
     assert.ok(mostActive <= 1, `BullMQ active at most once (${mostActive})`);
-    const deadline = Date.now() + 60_000;
-    for (const node of alive()) await waitReady(node, deadline);
+  });
+
+  it('Redis hangs (SIGSTOP) mid-job: the job is not failed, and runs again to done once Redis answers', async () => {
+    await ensureNodes();
+    const id = await upload(anyUrl(), medium.file, medium.fps);
+    const expected = medium.seconds * medium.fps;
+    await waitFor('the job running with some samples', async () => (Number((await record(id)).framesAnalyzed) >= 3 ? true : undefined), 60_000, 50);
+    const logFrom = new Map(alive().map((node) => [node, node.output.length]));
+    redis.pause(true);
+    // Longer than the 2 s command timeout and PING check, and than the job's lock.
+    await sleep(2 * LOCK_SEC * 1000 + 1000);
+    redis.pause(false);
+    const resumedAt = Date.now();
+    const done = await expectDone(id, expected, 60_000);
+    const doneMs = Date.now() - resumedAt;
+    const attempts = Number((await record(id)).attempts);
+    assert.equal(attempts, 2, 'run again once, from the start');
+    const logs = [...logFrom].flatMap(([node, from]) => logLines({ ...node, output: node.output.slice(from) }));
+    assert.ok(logs.some((l) => l.jobId === id && /Redis cannot be reached/.test(l.msg)), 'its runner stopped because of Redis');
+    assert.deepEqual(logs.filter((l) => l.level >= 50), [], 'no error-level log');
+    process.stdout.write(`# Redis hung ${2 * LOCK_SEC + 1} s mid-job: run again (attempts ${attempts}) and done ${doneMs} ms after Redis answered (${done.framesAnalyzed} samples)\n`);
   });
 
   it('Redis killed: the video routes and video:subscribe answer not_ready at once, no error log; back when Redis returns', async () => {
+    await ensureNodes();
     const node = readyNode();
     const id = await upload(node.url, short.file, short.fps);
     await expectDone(id, short.seconds * short.fps, 60_000);

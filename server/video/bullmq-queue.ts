@@ -19,14 +19,16 @@
  * - Redis away: the calls the routes make (`hasRoom`, `enqueue`, `cancel`) are refused with
  *   AppError `not_ready` at once (the Queue's connection has no offline queue and a command
  *   timeout; `isUp` says whether the node reaches Redis) instead of waiting for Redis to return.
- *   The Worker's own connection keeps retrying and takes jobs again when Redis is back.
+ *   The Worker's own connection keeps retrying and takes jobs again when Redis is back. A job
+ *   whose runner lost Redis fails its BullMQ run (RedisUnreachableError) without a failed
+ *   record: BullMQ runs it again (an attempt) once Redis answers.
  */
 import { DelayedError, type Job, Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
 import { JobStoppedError, type StopReason } from './jobs.ts';
-import { VIDEO_STORE_UNREACHABLE } from './redis-job-store.ts';
+import { RedisUnreachableError } from './redis-job-store.ts';
 import type { VideoQueue } from './video-queue.ts';
 
 export const VIDEO_QUEUE_NAME = 'moodwire-video';
@@ -99,6 +101,11 @@ export class BullVideoQueue implements VideoQueue {
       this.#worker.on('error', (error) => options.logger.warn({ err: { message: error.message } }, 'video worker: Redis error'));
       this.#worker.on('failed', (job, error) => {
         if (!job || error instanceof DelayedError || error.name === 'DelayedError') return;
+        // Emitted for every failed run: BullMQ retries it (attempts left) unless it set finishedOn.
+        if (!job.finishedOn) {
+          options.logger.warn({ jobId: job.data.id, reason: error.message, attemptsMade: job.attemptsMade }, 'video job run failed: BullMQ runs it again');
+          return;
+        }
         options.logger.warn({ jobId: job.data.id, reason: error.message }, 'BullMQ gave up on a video job');
         options.onGivenUp(job.data.id, error.message).catch(() => undefined);
       });
@@ -130,7 +137,7 @@ export class BullVideoQueue implements VideoQueue {
    * Queue's first connection may still be waiting for a Redis that was down at start).
    */
   async #redis<T>(exchange: () => Promise<T>): Promise<T> {
-    if (!this.#options.isUp()) throw new AppError('not_ready', VIDEO_STORE_UNREACHABLE);
+    if (!this.#options.isUp()) throw new RedisUnreachableError('this node has lost its connection');
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
@@ -141,7 +148,7 @@ export class BullVideoQueue implements VideoQueue {
       ]);
     } catch (error) {
       if (error instanceof AppError) throw error;
-      throw new AppError('not_ready', `${VIDEO_STORE_UNREACHABLE} (${(error as Error).message})`);
+      throw new RedisUnreachableError((error as Error).message);
     } finally {
       clearTimeout(timer);
     }
@@ -194,6 +201,7 @@ export class BullVideoQueue implements VideoQueue {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#running.size > 0) this.#options.logger.info({ jobIds: [...this.#running.keys()] }, 'stopping the video jobs running here: they go back to the queue');
     for (const job of this.#running.values()) job.controller.abort(new JobStoppedError('shutdown'));
     await this.#worker?.close().catch(() => undefined);
     await this.#queue.close().catch(() => undefined);

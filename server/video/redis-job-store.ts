@@ -41,6 +41,16 @@ const k = {
 /** The not_ready message of every video call while Redis cannot be reached. */
 export const VIDEO_STORE_UNREACHABLE = 'video jobs are kept in Redis, which this node cannot reach now; try again shortly';
 
+/**
+ * A video call that failed because Redis cannot be reached (not_ready to clients). A job runner
+ * that meets it stops without recording a failure: BullMQ runs the job again once Redis is back.
+ */
+export class RedisUnreachableError extends AppError {
+  constructor(cause: string) {
+    super('not_ready', `${VIDEO_STORE_UNREACHABLE} (${cause})`);
+  }
+}
+
 /** KEYS: job, active, owner, uploads, queued; ARGV: id, createdMs, field, value, ... */
 const CREATE = `
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
@@ -151,7 +161,7 @@ export class RedisJobStore implements JobStore {
       return await exchange();
     } catch (error) {
       if (error instanceof AppError) throw error;
-      throw new AppError('not_ready', `${VIDEO_STORE_UNREACHABLE} (${(error as Error).message})`);
+      throw new RedisUnreachableError((error as Error).message);
     }
   }
 
@@ -165,7 +175,7 @@ export class RedisJobStore implements JobStore {
     for (const id of ids) pipeline.hgetall(k.job(id));
     const results = (await this.#io(() => pipeline.exec())) ?? [];
     const failed = results.find(([error]) => error);
-    if (failed?.[0]) throw new AppError('not_ready', `${VIDEO_STORE_UNREACHABLE} (${failed[0].message})`);
+    if (failed?.[0]) throw new RedisUnreachableError(failed[0].message);
     return results.map(([, h]) => toJob(h as Record<string, string>)).filter((j): j is VideoJob => j !== undefined);
   }
 

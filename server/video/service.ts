@@ -26,7 +26,7 @@ import { JobQueue, JobStoppedError } from './jobs.ts';
 import { deleteExpiredJobs, retentionSweepMs, sweepOrphanUploads } from './maintenance.ts';
 import { probeVideo } from './probe.ts';
 import { UPLOAD_FILE_PATTERN, videoRouter, type VideoRoutesDeps } from './routes.ts';
-import { RedisJobStore } from './redis-job-store.ts';
+import { RedisJobStore, RedisUnreachableError } from './redis-job-store.ts';
 import { type VideoJob, VideoJobStore, type VideoSample } from './store.ts';
 import { LocalVideoQueue, type VideoQueue } from './video-queue.ts';
 import { cropFace, encodeThumbnail } from './thumbnails.ts';
@@ -261,6 +261,13 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         // The DELETE handler removes everything (on another node: its record is already gone).
         if (!outerSignal.aborted) logger.info({ jobId: id }, 'video job deleted or taken over elsewhere: stopped here');
         return;
+      }
+      const lostRedis = [writeError, error].find((e) => e instanceof RedisUnreachableError);
+      if (lostRedis) {
+        // Not the video's fault: no failed record (it could not be written anyway). BullMQ runs
+        // the job again from the start once Redis answers; the samples written so far are cleared then.
+        logger.warn({ jobId: id, reason: (lostRedis as Error).message }, 'video job stopped: Redis cannot be reached; it runs again when Redis is back');
+        throw lostRedis;
       }
       // Clients read `error`: no server path in it, whatever produced the message.
       const reason = error instanceof AppError ? withoutPaths(error.message) : 'internal error during analysis';
