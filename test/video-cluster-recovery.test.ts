@@ -10,7 +10,9 @@
  *   it, every sample index once;
  * - a job whose node is SIGKILLed at every attempt fails after VIDEO_MAX_ATTEMPTS attempts with
  *   its reason, and never runs on two nodes at once;
- * - Redis hangs (SIGSTOP) mid-job: the job is not failed; it runs again to done when Redis answers;
+ * - Redis hangs (SIGSTOP) mid-job: the job is not failed; it runs again to done when Redis answers,
+ *   through BullMQ's stalled check when the outage outlasts the lock, and (a node of its own with
+ *   a 30 s lock) through BullMQ's retry of the failed run when it does not;
  * - Redis killed: every video route and `video:subscribe` answer not_ready (503) at once, with no
  *   error-level log; Redis restarted: uploads are accepted and run again.
  */
@@ -39,6 +41,40 @@ interface Clip {
   file: string;
   seconds: number;
   fps: number;
+}
+
+interface LogLine {
+  level: number;
+  msg: string;
+  jobId?: string;
+}
+
+/** A node's pino lines (from `from`, an offset in its output). */
+function logLines(node: NodeProcess, from = 0): LogLine[] {
+  return node.output.slice(from).split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogLine];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Waits for `done` (asserting it never fails meanwhile) and checks the complete timeline on `url`: every sample index once. */
+async function expectDone(url: () => string, probe: Redis, id: string, expected: number, timeoutMs: number): Promise<VideoJobView> {
+  const done = await waitFor(`job ${id} done`, async () => {
+    const job = await view(url(), id);
+    assert.notEqual(job.status, 'failed', JSON.stringify(job));
+    return job.status === 'done' ? job : undefined;
+  }, timeoutMs, 200);
+  assert.equal(done.framesAnalyzed, expected);
+  const indices = (await probe.hkeys(`moodwire:video:samples:${id}`)).map(Number).sort((x, y) => x - y);
+  assert.deepEqual(indices, Array.from({ length: expected }, (_, i) => i), 'every sample index once');
+  const timeline = (await (await fetch(`${url()}/api/v1/videos/${id}/timeline`)).json()) as VideoTimeline;
+  assert.equal(timeline.complete, true);
+  assert.equal(timeline.frames.length, expected);
+  assert.equal(new Set(timeline.frames.map((f) => f.t)).size, expected, 'no sample time twice');
+  return done;
 }
 
 describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_000 }, () => {
@@ -101,32 +137,6 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
   const readyNode = (): NodeProcess => alive().find((node) => /video service starting/.test(node.output))!;
   const anyUrl = (): string => readyNode().url;
 
-  /** Waits for `done` (asserting it never fails meanwhile) and checks the complete timeline: every sample index once. */
-  const expectDone = async (id: string, expected: number, timeoutMs: number): Promise<VideoJobView> => {
-    const done = await waitFor(`job ${id} done`, async () => {
-      const job = await view(anyUrl(), id);
-      assert.notEqual(job.status, 'failed', JSON.stringify(job));
-      return job.status === 'done' ? job : undefined;
-    }, timeoutMs, 200);
-    assert.equal(done.framesAnalyzed, expected);
-    const indices = (await probe.hkeys(`moodwire:video:samples:${id}`)).map(Number).sort((x, y) => x - y);
-    assert.deepEqual(indices, Array.from({ length: expected }, (_, i) => i), 'every sample index once');
-    const timeline = (await (await fetch(`${anyUrl()}/api/v1/videos/${id}/timeline`)).json()) as VideoTimeline;
-    assert.equal(timeline.complete, true);
-    assert.equal(timeline.frames.length, expected);
-    assert.equal(new Set(timeline.frames.map((f) => f.t)).size, expected, 'no sample time twice');
-    return done;
-  };
-
-  const logLines = (node: NodeProcess): Array<{ level: number; msg: string; jobId?: string }> =>
-    node.output.split('\n').flatMap((line) => {
-      try {
-        return [JSON.parse(line) as { level: number; msg: string; jobId?: string }];
-      } catch {
-        return [];
-      }
-    });
-
   before(async () => {
     redis = await TestRedis.start();
     probe = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -167,7 +177,7 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
   });
 
   it('a queued record left without a BullMQ job before the nodes started runs to done once (reconcile at start)', async () => {
-    await expectDone(startOrphan, short.seconds * short.fps, 60_000);
+    await expectDone(anyUrl, probe, startOrphan, short.seconds * short.fps, 60_000);
     const doneMs = Date.now() - spawnedAt;
     assert.equal((await record(startOrphan)).attempts, '1', 'run once, although both nodes reconciled');
     const requeued = alive().filter((node) => logLines(node).some((l) => l.jobId === startOrphan && /had no BullMQ job/.test(l.msg)));
@@ -182,7 +192,7 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     const pickupMs = Date.now() - createdAt;
     // Grace and period are both VIDEO_JOB_LOCK_SEC: found within about two of them.
     assert.ok(pickupMs < 4 * LOCK_SEC * 1000, `picked up ${pickupMs} ms after the record was written`);
-    await expectDone(id, short.seconds * short.fps, 60_000);
+    await expectDone(anyUrl, probe, id, short.seconds * short.fps, 60_000);
     assert.equal((await record(id)).attempts, '1', 'run once, although both nodes reconcile');
     assert.equal(await probe.zscore('moodwire:video:queued', id), null, 'no longer in the queued index');
     process.stdout.write(`# orphan record written while the nodes run: started ${pickupMs} ms later (VIDEO_JOB_LOCK_SEC=${LOCK_SEC})\n`);
@@ -207,7 +217,7 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     await waitFor('the second attempt to start', async () => ((await record(id)).attempts === '2' ? true : undefined), 30_000, 50);
     const pickupMs = Date.now() - stoppedAt;
     assert.equal((await queue.getJob(id))?.processedBy, survivor.id);
-    await expectDone(id, expected, 60_000);
+    await expectDone(anyUrl, probe, id, expected, 60_000);
     const doneMs = Date.now() - stoppedAt;
     // Put back by its node, not found by the stalled check after the lock ran out.
     for (const node of [runner, survivor]) assert.ok(!logLines(node).some((l) => l.jobId === id && /stalled/.test(l.msg)), `${node.id} saw no stall`);
@@ -291,11 +301,11 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     await sleep(hungMs);
     redis.pause(false);
     const resumedAt = Date.now();
-    const done = await expectDone(id, expected, 60_000);
+    const done = await expectDone(anyUrl, probe, id, expected, 60_000);
     const doneMs = Date.now() - resumedAt;
     const attempts = Number((await record(id)).attempts);
     assert.equal(attempts, 2, 'run again once, from the start');
-    const logs = [...logFrom].flatMap(([node, from]) => logLines({ ...node, output: node.output.slice(from) }));
+    const logs = [...logFrom].flatMap(([node, from]) => logLines(node, from));
     assert.ok(logs.some((l) => l.jobId === id && /Redis cannot be reached/.test(l.msg)), 'its runner stopped because of Redis');
     assert.deepEqual(logs.filter((l) => l.level >= 50), [], 'no error-level log');
     process.stdout.write(`# Redis hung ${hungMs} ms mid-job: run again (attempts ${attempts}) and done ${doneMs} ms after Redis answered (${done.framesAnalyzed} samples)\n`);
@@ -305,7 +315,7 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     await ensureNodes();
     const node = readyNode();
     const id = await upload(node.url, short.file, short.fps);
-    await expectDone(id, short.seconds * short.fps, 60_000);
+    await expectDone(anyUrl, probe, id, short.seconds * short.fps, 60_000);
     const socket = await connectClient(node.url);
     try {
       const logFrom = node.output.length;
@@ -335,7 +345,7 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
       }
       const subscribed = await request(socket, 'video:subscribe', { id });
       assert.ok(!subscribed.ok && subscribed.error.code === 'not_ready', JSON.stringify(subscribed));
-      const downLog = logLines({ ...node, output: node.output.slice(logFrom) });
+      const downLog = logLines(node, logFrom);
       assert.deepEqual(downLog.filter((l) => l.level >= 50), [], 'no error-level log while Redis is away');
 
       const restartedAt = Date.now();
@@ -353,12 +363,58 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
       assert.equal((await fetch(`${node.url}/api/v1/videos`)).status, 200);
       const resubscribed = await request(socket, 'video:subscribe', { id: again });
       assert.ok(resubscribed.ok, JSON.stringify(resubscribed));
-      await expectDone(again, short.seconds * short.fps, 60_000);
+      await expectDone(anyUrl, probe, again, short.seconds * short.fps, 60_000);
       process.stdout.write(
         `# Redis killed: ${calls.length} routes and video:subscribe answered 503 not_ready (slowest: ${slowest.name} in ${slowest.ms} ms); uploads accepted again ${recoveredMs} ms after redis-server was restarted, and run to done\n`,
       );
     } finally {
       socket.close();
     }
+  });
+});
+
+describe('a Redis outage shorter than the job lock (VIDEO_JOB_LOCK_SEC=30)', { timeout: 90_000 }, () => {
+  let redis: TestRedis;
+  let probe: Redis;
+  let node: NodeProcess;
+  let mediaDir: string;
+
+  before(async () => {
+    redis = await TestRedis.start();
+    probe = redis.client();
+    mediaDir = fs.mkdtempSync(path.join(os.tmpdir(), 'moodwire-outage-media-'));
+    node = await spawnNode('proc-r', { REDIS_URL: redis.url, VIDEO_JOB_LOCK_SEC: '30', VIDEO_MAX_INFLIGHT_FRAMES: '2' });
+    await waitReady(node, Date.now() + 60_000);
+  });
+
+  after(async () => {
+    if (process.env.VIDEO_CLUSTER_LOGS) fs.writeFileSync(path.join(process.env.VIDEO_CLUSTER_LOGS, 'outage-proc-r.log'), node?.output ?? '');
+    if (node && isAlive(node)) node.child.kill('SIGKILL');
+    probe?.disconnect();
+    await redis?.stop();
+    if (node) fs.rmSync(node.dataDir, { recursive: true, force: true });
+    if (mediaDir) fs.rmSync(mediaDir, { recursive: true, force: true });
+  });
+
+  it('the run that lost Redis fails in BullMQ, which runs it again at once (no failed record, no stall) to done', async () => {
+    const clip = makeGrayVideo(path.join(mediaDir, 'clip.mp4'), 5, 2);
+    const expected = 10;
+    const id = await upload(node.url, clip, 2);
+    await waitFor('the job running with some samples', async () => (Number(await probe.hget(`moodwire:video:job:${id}`, 'framesAnalyzed')) >= 2 ? true : undefined), 60_000, 50);
+    const logFrom = node.output.length;
+    // Past the store's 2 s command timeout, far from the 30 s lock.
+    redis.pause(true);
+    await sleep(3000);
+    redis.pause(false);
+    const resumedAt = Date.now();
+    await expectDone(() => node.url, probe, id, expected, 60_000);
+    const doneMs = Date.now() - resumedAt;
+    assert.equal(await probe.hget(`moodwire:video:job:${id}`, 'attempts'), '2', 'run again once, from the start');
+    const logs = logLines(node, logFrom).filter((l) => l.jobId === id);
+    assert.ok(logs.some((l) => /Redis cannot be reached/.test(l.msg)), 'the runner stopped because of Redis');
+    assert.ok(logs.some((l) => /run failed: BullMQ runs it again/.test(l.msg)), 'BullMQ retried the run');
+    assert.ok(!logs.some((l) => /stalled|gave up/.test(l.msg)), 'not through the stalled check, and not given up');
+    assert.deepEqual(logLines(node, logFrom).filter((l) => l.level >= 50), [], 'no error-level log');
+    process.stdout.write(`# Redis hung 3 s mid-job with a 30 s lock: BullMQ retried the run at once, done ${doneMs} ms after Redis answered\n`);
   });
 });
