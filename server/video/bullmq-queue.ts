@@ -7,9 +7,11 @@
  *   runs out, the stalled-job check of another Worker (every VIDEO_JOB_LOCK_SEC) puts it back in
  *   the wait list and a node with a free slot runs it again from scratch (the service clears the
  *   samples of the failed attempt when it starts, so none is duplicated).
- * - Attempts: the job record counts starts (VIDEO_MAX_ATTEMPTS, as on one node); BullMQ's own
- *   stalled limit is set to the same number and only acts when the record could not say (its
- *   `failed` event marks the record failed with BullMQ's reason).
+ * - Attempts: the job record counts starts (VIDEO_MAX_ATTEMPTS, as on one node). BullMQ's own
+ *   limits are set to the same number: `attempts` bounds the runs that failed (a runner that lost
+ *   Redis); once BullMQ gives up (its Worker's `failed` event with `finishedOn` set, not the same
+ *   event for a run it retries) the record is failed with BullMQ's reason. Its stalled limit fails
+ *   a job inside Redis without that event; the record's count is reached first in practice.
  * - Shutdown (SIGTERM): the node's running jobs are stopped and put back at once (moved to
  *   delayed with no delay), for another node or the next start.
  * - Cancel: a job waiting is removed from BullMQ; one running on this node is aborted here; one
@@ -44,7 +46,7 @@ export interface BullVideoQueueOptions {
   /** BullMQ lock duration; the stalled check runs this often too. */
   lockMs: number;
   run: (id: string, signal: AbortSignal) => Promise<void>;
-  /** BullMQ gave up on a job (stalled more often than allowed): record why. */
+  /** BullMQ gave up on a job (its runs failed `maxAttempts` times): record why. */
   onGivenUp: (id: string, reason: string) => Promise<void>;
   /** Whether this node reaches Redis now (RedisConnection.up): calls are refused not_ready at once while it does not. */
   isUp: () => boolean;
