@@ -268,7 +268,10 @@ const envSchema = z.object({
   CLUSTER_HEARTBEAT_MS: intFromEnv(D.CLUSTER_HEARTBEAT_MS).pipe(z.number().int().min(100).max(60_000)),
   /** What this node does: `all` (default), `api` (uploads and reads, runs no video job), `worker` (runs video jobs); api and worker need REDIS_URL. */
   NODE_ROLE: z.enum(['all', 'api', 'worker']).default(D.NODE_ROLE),
-  /** With REDIS_URL: BullMQ's lock on a running video job; a node that died mid-job gives its job up to another node about 1-3x this later. */
+  /**
+   * With REDIS_URL: BullMQ's lock on a running video job; a node that died mid-job gives its job up to another node about 1-3x this later.
+   * Also how often nodes that run jobs re-queue queued records BullMQ has no job for, once they are this old (video/service.ts).
+   */
   VIDEO_JOB_LOCK_SEC: numFromEnv(D.VIDEO_JOB_LOCK_SEC).pipe(z.number().min(1).max(3600)),
   /** A path to the binary, or a command name looked up on PATH; empty or unset: PATH, else npm. */
   FFMPEG_PATH: z.string().optional(),

@@ -108,7 +108,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     describeAnalysis: () => videoAnalysisSettings(config, inference?.pool.modelVersion ?? 'unknown'),
     ...(redis && redisUrl
-      ? { cluster: { redis: redis.client, redisUrl, nodeId, runJobs: config.cluster.role !== 'api', lockMs: config.cluster.videoJobLockMs } }
+      ? {
+          cluster: {
+            redis: redis.client,
+            redisUrl,
+            nodeId,
+            runJobs: config.cluster.role !== 'api',
+            lockMs: config.cluster.videoJobLockMs,
+            isUp: () => redis.up,
+          },
+        }
       : {}),
   });
   const sessions: SessionStore = redis

@@ -5,76 +5,49 @@
  * 3-4 CLUSTER_HEARTBEAT_MS, and no longer listed to new joiners.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FrameResult, JoinResult } from '../contract/socket.ts';
-import { repoRoot } from '../server/config.ts';
 import type { RunningServer } from '../server/server.ts';
-import { type TestClient, connectClient, readPhoto, request, startTestServer, testModelDir } from './live-support.ts';
+import { isAlive, type NodeProcess, spawnNode } from './cluster-support.ts';
+import { type TestClient, connectClient, readPhoto, request, startTestServer } from './live-support.ts';
 import { TestRedis } from './redis-support.ts';
-import { freePort } from './ports.ts';
 
 const HEARTBEAT_MS = 500;
 
 
 describe('a node process killed with SIGKILL', { timeout: 240_000 }, () => {
   let redis: TestRedis;
-  let child: ChildProcess;
-  let output = '';
-  let dataDir: string;
+  let nodeA: NodeProcess;
   let nodeB: RunningServer;
-  let urlA: string;
   const clients: TestClient[] = [];
 
   before(async () => {
     redis = await TestRedis.start();
-    const port = await freePort();
-    urlA = `http://127.0.0.1:${port}`;
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'moodwire-node-a-'));
-    child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-      cwd: repoRoot,
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        WORKERS: '1',
-        MODEL_DIR: testModelDir,
-        MOODWIRE_DATA_DIR: dataDir,
-        LOG_LEVEL: 'info',
-        REDIS_URL: redis.url,
-        NODE_ID: 'proc-a',
-        CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    nodeA = await spawnNode('proc-a', { REDIS_URL: redis.url, CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS) });
     nodeB = await startTestServer({ REDIS_URL: redis.url, NODE_ID: 'proc-b', WORKERS: '1', CLUSTER_HEARTBEAT_MS: String(HEARTBEAT_MS) });
     await nodeB.ready;
     const deadline = Date.now() + 180_000;
     for (;;) {
-      const body = await fetch(`${urlA}/readyz`).then((r) => (r.ok ? (r.json() as Promise<{ cluster?: string }>) : undefined), () => undefined);
+      const body = await fetch(`${nodeA.url}/readyz`).then((r) => (r.ok ? (r.json() as Promise<{ cluster?: string }>) : undefined), () => undefined);
       if (body?.cluster === 'ok') break;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`node A did not get ready:\n${output}`);
+      if (!isAlive(nodeA) || Date.now() > deadline) throw new Error(`node A did not get ready:\n${nodeA.output}`);
       await sleep(300);
     }
   });
 
   after(async () => {
     for (const socket of clients) socket.close();
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (nodeA && isAlive(nodeA)) nodeA.child.kill('SIGKILL');
     await nodeB?.close();
     await redis?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (nodeA) rmSync(nodeA.dataDir, { recursive: true, force: true });
   });
 
   it('relays its emotions while it lives, and its participant leaves for the others within 3-4 heartbeats of its death', async () => {
-    assert.match(output, /connected to Redis/);
-    const ann = await connectClient(urlA);
+    assert.match(nodeA.output, /connected to Redis/);
+    const ann = await connectClient(nodeA.url);
     const ben = await connectClient(nodeB.url);
     clients.push(ann, ben);
     const joinedA = await request<JoinResult>(ann, 'session:join', { sessionId: 'mortal', name: 'Ann' });
@@ -88,7 +61,7 @@ describe('a node process killed with SIGKILL', { timeout: 240_000 }, () => {
     assert.equal(await relayed, 7, 'emotions cross from the process to the other node');
 
     const left = new Promise<{ participantId: string }>((resolve) => ben.on('participant:left', resolve));
-    child.kill('SIGKILL');
+    nodeA.child.kill('SIGKILL');
     const killedAt = Date.now();
     const gone = await Promise.race([left, sleep(15_000).then(() => undefined)]);
     const noticedMs = Date.now() - killedAt;

@@ -90,6 +90,7 @@ describe('Grafana dashboard JSON', () => {
       'moodwire_errors_total', 'moodwire_video_jobs_total', 'moodwire_connected_sockets', 'moodwire_sessions', 'moodwire_queue_depth',
       'moodwire_video_jobs_running', 'moodwire_tf_tensors', 'moodwire_model_info', 'moodwire_process_cpu_seconds_total',
       'moodwire_process_resident_memory_bytes', 'moodwire_nodejs_heap_size_used_bytes', 'moodwire_nodejs_eventloop_lag_p99_seconds',
+      'moodwire_video_jobs_waiting', 'moodwire_video_jobs_active', 'moodwire_redis_up', 'moodwire_node_info',
     ];
     for (const name of ownMetrics) assert.ok(exprs.includes(name), `the dashboard shows ${name}`);
     assert.ok(dashboard.panels.some((p) => p.type === 'heatmap' && p.targets?.some((t) => t.expr.includes('moodwire_batch_size_bucket'))), 'batch size heatmap');
@@ -136,6 +137,16 @@ describe('Grafana dashboard JSON', () => {
     }
     // With Redis every node reports the cluster's session count: the panels take the max, never the sum.
     assert.ok(!dashboardQueries(dashboard).some((q) => /sum[^(]*\(moodwire_sessions/.test(q.expr)), 'sessions are not summed over nodes');
+  });
+
+  test('the video queue: BullMQ\'s cluster-wide counts (max over nodes), the node\'s own queue without REDIS_URL', () => {
+    const panel = dashboard.panels.find((p) => p.title === 'Video jobs waiting and active');
+    assert.ok(panel?.targets?.length === 2, 'waiting and active');
+    const [waiting, active] = panel.targets;
+    assert.equal(waiting!.expr, 'max(moodwire_video_jobs_waiting{instance=~"$instance"}) or sum(moodwire_queue_depth{queue="video_jobs", instance=~"$instance"})');
+    assert.equal(active!.expr, 'max(moodwire_video_jobs_active{instance=~"$instance"}) or sum(moodwire_video_jobs_running{instance=~"$instance"})');
+    // Every node reports the same BullMQ counts: summing them would multiply the queue by the nodes.
+    assert.ok(!dashboardQueries(dashboard).some((q) => /sum[^(]*\(moodwire_video_jobs_(waiting|active)/.test(q.expr)), 'queue counts are not summed over nodes');
   });
 
   test('source label values are those the server records (image, not upload)', () => {

@@ -9,7 +9,6 @@
  * - the api node never runs a job.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,74 +17,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { VideoJobView, VideoTimeline } from '../contract/http.ts';
-import { loadConfig, repoRoot } from '../server/config.ts';
+import { loadConfig } from '../server/config.ts';
 import { registry } from '../server/metrics/metrics.ts';
 import type { RunningServer } from '../server/server.ts';
 import { VIDEO_QUEUE_NAME } from '../server/video/bullmq-queue.ts';
-import { startTestServer, testModelDir } from './live-support.ts';
+import { type NodeProcess, spawnNode, upload, view, waitFor, waitReady } from './cluster-support.ts';
+import { startTestServer } from './live-support.ts';
 import { TestRedis } from './redis-support.ts';
-import { ffmpegEnv, makeGrayVideo } from './video-support.ts';
-import { freePort } from './ports.ts';
+import { makeGrayVideo } from './video-support.ts';
 
 const LOCK_SEC = 2;
 /** The long job: 4 samples a second of it (about 2 analysed a second here: it runs long enough to be killed mid-way). */
 const LONG_SEC = 24;
-
-
-interface NodeProcess {
-  id: string;
-  url: string;
-  child: ChildProcess;
-  output: string;
-  dataDir: string;
-}
-
-async function spawnNode(id: string, env: Record<string, string>): Promise<NodeProcess> {
-  const port = await freePort();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `moodwire-${id}-`));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: repoRoot,
-    env: { ...process.env, ...ffmpegEnv(), PORT: String(port), HOST: '127.0.0.1', WORKERS: '1', MODEL_DIR: testModelDir, MOODWIRE_DATA_DIR: dataDir, LOG_LEVEL: 'info', NODE_ID: id, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const node: NodeProcess = { id, url: `http://127.0.0.1:${port}`, child, output: '', dataDir };
-  child.stdout!.on('data', (chunk: Buffer) => (node.output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (node.output += chunk.toString()));
-  return node;
-}
-
-async function waitReady(node: NodeProcess, deadlineMs: number): Promise<void> {
-  for (;;) {
-    const ok = await fetch(`${node.url}/readyz`).then((r) => r.ok, () => false);
-    if (ok && /video service starting/.test(node.output)) return;
-    if (node.child.exitCode !== null || Date.now() > deadlineMs) throw new Error(`node ${node.id} did not get ready:\n${node.output}`);
-    await sleep(300);
-  }
-}
-
-async function upload(url: string, file: string, fps: number): Promise<string> {
-  const form = new FormData();
-  form.append('video', new Blob([fs.readFileSync(file)]), path.basename(file));
-  const res = await fetch(`${url}/api/v1/videos?fps=${fps}`, { method: 'POST', body: form });
-  assert.equal(res.status, 202, await res.clone().text());
-  return ((await res.json()) as { id: string }).id;
-}
-
-async function view(url: string, id: string): Promise<VideoJobView> {
-  const res = await fetch(`${url}/api/v1/videos/${id}`);
-  assert.equal(res.status, 200, `GET ${id} on ${url}`);
-  return (await res.json()) as VideoJobView;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, stepMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(stepMs);
-  }
-}
 
 describe('NODE_ROLE', () => {
   it('api and worker need REDIS_URL: refused at start with a message naming both; all is the default', () => {

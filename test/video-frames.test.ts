@@ -51,7 +51,7 @@ for (const flavour of ['system', 'npm'] as const) {
           if (seen === 2) controller.abort(new Error('stop now'));
         }
       }, /stop now/);
-      assert.ok(seen >= 2 && seen < 60);
+      assert.equal(seen, 2, 'no frame after the abort, even one already in the pipe');
 
       let taken = 0;
       for await (const _ of decodeFrames(groupsPan, { binaries, fps: 15, width: 640, height: 360 })) {

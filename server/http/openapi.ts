@@ -30,6 +30,8 @@ function errors(entries: Record<number, string>): ZodOpenApiResponsesObject {
 
 const AUTH_ERRORS = { 401: 'unauthorized: no or an unknown API key (when keys are configured)', 403: 'forbidden: a foreign Origin, or a client of another machine in protected mode' };
 
+/** Video routes with REDIS_URL while this node cannot reach Redis (where the jobs are). */
+const VIDEO_NOT_READY = { 503: 'not_ready: the video service is starting, or (REDIS_URL) this node cannot reach Redis; try again' };
 const jobId = z.object({ id: videoJobIdSchema.meta({ description: 'the job id from the upload answer' }) });
 
 const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
@@ -51,7 +53,7 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
     get: {
       summary: "The caller's video jobs, newest first",
       requestParams: { query: videoListQuerySchema },
-      responses: { 200: { description: 'jobs', content: json(videoJobListSchema) }, ...errors(AUTH_ERRORS) },
+      responses: { 200: { description: 'jobs', content: json(videoJobListSchema) }, ...errors({ ...AUTH_ERRORS, ...VIDEO_NOT_READY }) },
     },
     post: {
       summary: 'Upload a video for analysis',
@@ -63,7 +65,7 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
       },
       responses: {
         202: { description: 'accepted; the Location header is the job URL', content: json(videoAcceptedSchema) },
-        ...errors({ 400: 'bad_request', ...AUTH_ERRORS, 413: 'payload_too_large or video_too_long', 415: 'unsupported_media_type', 422: 'undecodable_video', 429: 'rate_limited: uploads at once or queued jobs per client', 503: 'queue_full or not_ready' }),
+        ...errors({ 400: 'bad_request', ...AUTH_ERRORS, 413: 'payload_too_large or video_too_long', 415: 'unsupported_media_type', 422: 'undecodable_video', 429: 'rate_limited: uploads at once or queued jobs per client', 503: 'queue_full, or not_ready (the video service is starting, or with REDIS_URL this node cannot reach Redis)' }),
       },
     },
   },
@@ -71,12 +73,12 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
     get: {
       summary: 'A video job',
       requestParams: { path: jobId },
-      responses: { 200: { description: 'the job', content: json(videoJobViewSchema) }, ...errors({ ...AUTH_ERRORS, 404: "not_found (also another key's job)" }) },
+      responses: { 200: { description: 'the job', content: json(videoJobViewSchema) }, ...errors({ ...AUTH_ERRORS, 404: "not_found (also another key's job)", ...VIDEO_NOT_READY }) },
     },
     delete: {
       summary: 'Stop a job and delete its upload and results',
       requestParams: { path: jobId },
-      responses: { 204: { description: 'deleted' }, ...errors({ ...AUTH_ERRORS, 404: 'not_found' }) },
+      responses: { 204: { description: 'deleted' }, ...errors({ ...AUTH_ERRORS, 404: 'not_found', ...VIDEO_NOT_READY }) },
     },
   },
   '/api/v1/videos/{id}/timeline': {
@@ -85,7 +87,7 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
       requestParams: { path: jobId, query: timelineQuerySchema },
       responses: {
         200: { description: 'what was analysed so far', content: { ...json(videoTimelineSchema), 'text/csv': { schema: z.string() } } },
-        ...errors({ 400: 'bad_request', ...AUTH_ERRORS, 404: 'not_found' }),
+        ...errors({ 400: 'bad_request', ...AUTH_ERRORS, 404: 'not_found', ...VIDEO_NOT_READY }),
       },
     },
   },
@@ -93,7 +95,7 @@ const operations: Record<string, Record<string, ZodOpenApiOperationObject>> = {
     get: {
       summary: 'A 96x96 JPEG of the face a track follows (uploads that asked for thumbnails)',
       requestParams: { path: jobId.extend({ trackId: z.coerce.number().int().min(0) }) },
-      responses: { 200: { description: 'the picture', content: { 'image/jpeg': { schema: z.string().meta({ format: 'binary' }) } } }, ...errors({ ...AUTH_ERRORS, 404: 'not_found' }) },
+      responses: { 200: { description: 'the picture', content: { 'image/jpeg': { schema: z.string().meta({ format: 'binary' }) } } }, ...errors({ ...AUTH_ERRORS, 404: 'not_found', ...VIDEO_NOT_READY }) },
     },
   },
   '/api/v1/sessions/{sessionId}/invites': {

@@ -34,7 +34,9 @@ export function analysisSize(width: number, height: number, maxSide: number): { 
 /**
  * Decode `file` with ffmpeg into raw RGB frames sampled at `fps`, piped (no file per frame) and
  * split in memory. Iterating is the backpressure: while the consumer does not pull, the pipe fills
- * and ffmpeg blocks. Leaving the loop early, or aborting the signal, kills ffmpeg.
+ * and ffmpeg blocks. Leaving the loop early, or aborting the signal, kills ffmpeg; once the signal
+ * is aborted no further frame is yielded (frames already in the pipe are dropped), so a job stopped
+ * mid-way (DELETE, shutdown) ends without analysing them.
  */
 export async function* decodeFrames(file: string, options: DecodeOptions): AsyncGenerator<DecodedFrame> {
   const { width, height, fps } = options;
@@ -84,6 +86,7 @@ export async function* decodeFrames(file: string, options: DecodeOptions): Async
           filled += take;
           offset += take;
           if (filled === frameBytes) {
+            if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
             // Each frame gets its own buffer: several frames are in the analyzer at once.
             const data = new Uint8Array(pending.buffer, pending.byteOffset, frameBytes);
             yield { index, timeSec: index / fps, frame: { data, width, height } };

@@ -26,7 +26,7 @@ import { JobQueue, JobStoppedError } from './jobs.ts';
 import { deleteExpiredJobs, retentionSweepMs, sweepOrphanUploads } from './maintenance.ts';
 import { probeVideo } from './probe.ts';
 import { UPLOAD_FILE_PATTERN, videoRouter, type VideoRoutesDeps } from './routes.ts';
-import { RedisJobStore } from './redis-job-store.ts';
+import { RedisJobStore, RedisUnreachableError } from './redis-job-store.ts';
 import { type VideoJob, VideoJobStore, type VideoSample } from './store.ts';
 import { LocalVideoQueue, type VideoQueue } from './video-queue.ts';
 import { cropFace, encodeThumbnail } from './thumbnails.ts';
@@ -64,12 +64,27 @@ export interface VideoServiceDeps {
   binaries?: FfmpegBinaries;
   /** The model and settings a job starting now is analysed with (recorded in its results). */
   describeAnalysis: () => VideoAnalysisSettings;
-  /** REDIS_URL: jobs in Redis (on `redis`), the queue on BullMQ; `runJobs` false for NODE_ROLE=api. */
-  cluster?: { redis: Redis; redisUrl: string; nodeId: string; runJobs: boolean; lockMs: number };
+  /**
+   * REDIS_URL: jobs in Redis (on `redis`), the queue on BullMQ; `runJobs` false for NODE_ROLE=api;
+   * `isUp`: whether the node reaches Redis now (while it does not, video calls answer not_ready).
+   */
+  cluster?: { redis: Redis; redisUrl: string; nodeId: string; runJobs: boolean; lockMs: number; isUp: () => boolean };
 }
 
 /** With REDIS_URL the upload folder is shared: an unreferenced upload younger than this may be another node's, still arriving. */
 export const SHARED_ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
+
+/**
+ * With REDIS_URL, a node that runs jobs looks for queued records BullMQ has no job for (the node
+ * that accepted the upload died between writing the record and adding the job) when it starts
+ * and then every VIDEO_JOB_LOCK_SEC, and adds them again. Only records queued for longer than
+ * this grace (VIDEO_JOB_LOCK_SEC too, at least 1 s) are looked at, so an upload still between
+ * its two writes is left alone; adding one twice would be harmless anyway (BullMQ's job id is
+ * the record's id).
+ */
+export function reconcileEveryMs(lockMs: number): number {
+  return Math.max(1000, lockMs);
+}
 
 /**
  * The best-scored face of each track of one job, kept as its thumbnail: a face is cropped and
@@ -120,6 +135,7 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
   let queue: VideoQueue | undefined;
   let bull: BullVideoQueue | undefined;
   let retentionTimer: NodeJS.Timeout | undefined;
+  let reconcileTimer: NodeJS.Timeout | undefined;
 
   const analyzer = (): FrameAnalyzer => {
     const current = typeof deps.analyzer === 'function' ? deps.analyzer() : deps.analyzer;
@@ -162,6 +178,9 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     const db = store!;
     const job = await db.get(id);
     if (!job) return;
+    // Already finished: its node died after the record said so but before BullMQ heard, or a
+    // reconcile re-added it as it finished. Not run again.
+    if (job.status === 'done' || job.status === 'failed') return;
     if (!job.uploadPath || !fs.existsSync(job.uploadPath)) {
       await db.markFailed(id, 'the uploaded file is no longer available');
       videoJobsTotal.inc({ outcome: 'failed' });
@@ -243,6 +262,13 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
         if (!outerSignal.aborted) logger.info({ jobId: id }, 'video job deleted or taken over elsewhere: stopped here');
         return;
       }
+      const lostRedis = [writeError, error].find((e) => e instanceof RedisUnreachableError);
+      if (lostRedis) {
+        // Not the video's fault: no failed record (it could not be written anyway). BullMQ runs
+        // the job again from the start once Redis answers; the samples written so far are cleared then.
+        logger.warn({ jobId: id, reason: (lostRedis as Error).message }, 'video job stopped: Redis cannot be reached; it runs again when Redis is back');
+        throw lostRedis;
+      }
       // Clients read `error`: no server path in it, whatever produced the message.
       const reason = error instanceof AppError ? withoutPaths(error.message) : 'internal error during analysis';
       if (!(error instanceof AppError)) logger.error({ err: error, jobId: id }, 'video job failed');
@@ -254,6 +280,29 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     } finally {
       runningVideoJobs.dec();
     }
+  };
+
+  /**
+   * Adds again the queued records BullMQ has no job for (see reconcileEveryMs): `everyRecord`
+   * scans every record (at start, also finding records older than the `queued` index), else one
+   * read of the index. Returns the ids added.
+   */
+  const reconcile = async (db: RedisJobStore, queue: BullVideoQueue, graceMs: number, everyRecord: boolean): Promise<string[]> => {
+    const cutoff = new Date(Date.now() - graceMs);
+    const candidates = everyRecord
+      ? (await db.withStatus('queued')).filter((job) => Date.parse(job.createdAt) < cutoff.getTime()).map((job) => job.id)
+      : await db.queuedBefore(cutoff);
+    if (candidates.length === 0) return [];
+    const lost = await queue.withoutJob(candidates);
+    const added: string[] = [];
+    for (const id of lost) {
+      // Still queued now? (It may have started, finished or been deleted since the read.)
+      if ((await db.get(id))?.status !== 'queued') continue;
+      await queue.enqueue(id, { force: true });
+      added.push(id);
+      logger.warn({ jobId: id }, 'queued video job had no BullMQ job (its node died between the record and the queue): queued again');
+    }
+    return added;
   };
 
   const startRetention = (): void => {
@@ -332,12 +381,31 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
             const job = await db.get(id);
             if (job && (job.status === 'running' || job.status === 'queued')) await failOutOfAttempts(db, job, withoutPaths(reason));
           },
+          isUp: cluster.isUp,
           logger,
         });
         queue = bull;
         const counted = bull;
         setVideoQueueSource({ nodeId: cluster.nodeId, counts: () => counted.counts() });
         logger.info({ binaries: binaries.origin, uploadDir: uploadsDir, runJobs: cluster.runJobs }, 'video service starting: jobs in Redis, queue on BullMQ');
+        if (cluster.runJobs) {
+          const everyMs = reconcileEveryMs(cluster.lockMs);
+          let scanned = false;
+          let reconciling = false;
+          const tick = (): void => {
+            if (reconciling || !cluster.isUp()) return;
+            reconciling = true;
+            reconcile(db, counted, everyMs, !scanned)
+              .then(
+                () => (scanned = true),
+                (error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'video job reconcile failed; tried again at the next tick'),
+              )
+              .finally(() => (reconciling = false));
+          };
+          tick();
+          reconcileTimer = setInterval(tick, everyMs);
+          reconcileTimer.unref();
+        }
         startRetention();
         return;
       }
@@ -377,6 +445,8 @@ export function createVideoService(deps: VideoServiceDeps): VideoService {
     async close() {
       clearInterval(retentionTimer);
       retentionTimer = undefined;
+      clearInterval(reconcileTimer);
+      reconcileTimer = undefined;
       if (bull) setVideoQueueSource(undefined);
       await queue?.close();
       queue = undefined;
