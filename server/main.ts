@@ -54,7 +54,7 @@ logger.info({ url: `${server.url}/` }, `open ${server.url}/ in a browser`);
 server.ready.then(
   (inference) => logger.info({ backend: inference.pool.backend, modelVersion: inference.pool.modelVersion }, 'ready'),
   () => {
-    logger.fatal('could not load the models; exiting');
+    logger.fatal('could not start (the error above says what failed); exiting');
     process.exit(1);
   },
 );

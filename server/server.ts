@@ -191,7 +191,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await video.start();
     return started;
   })();
-  ready.catch((error: unknown) => logger.error({ err: error }, 'inference failed to start'));
+  // The models, then the video service (its data and upload folders must be writable).
+  ready.catch((error: unknown) => logger.error({ err: error }, 'failed to start the models or the video service'));
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
