@@ -25,6 +25,7 @@
  * same frame: boxes within IoU 0.5, labels agreeing, track ids per person per shot.
  */
 import { execFileSync } from 'node:child_process';
+import { performance as nodePerformance } from 'node:perf_hooks';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +68,10 @@ interface RunStats {
   stageMs: Partial<Record<TimingKey, number>>;
   /** answered frames whose faces came from a detector run (keyframes) */
   keyframes: number;
+  /** this process's main thread busy share during the run (event loop utilisation): the clients' and, in-process, the server's socket work */
+  mainThreadBusy?: number;
+  /** CPU time of this whole process (all threads) per answered frame, ms: clients included when the server runs in-process */
+  cpuMsPerFrame?: number;
 }
 
 /** What one frame's answer tells the driver. */
@@ -168,8 +173,10 @@ async function runServer(options: Options, frames: Buffer[], url: string): Promi
     if (!ack.ok) throw new Error(`join failed: ${ack.error.message}`);
     sockets.push(socket);
   }
+  const loopBefore = nodePerformance.eventLoopUtilization();
+  const cpuBefore = process.cpuUsage();
   try {
-    return await drive('moodwire', options, frames, async (client, seq, image) => {
+    const stats = await drive('moodwire', options, frames, async (client, seq, image) => {
       let ack: Ack<FrameResult>;
       try {
         ack = (await sockets[client]!.timeout(60_000).emitWithAck('frame', { seq, ts: Date.now(), image })) as Ack<FrameResult>;
@@ -179,6 +186,8 @@ async function runServer(options: Options, frames: Buffer[], url: string): Promi
       if (ack.ok) return { outcome: 'ok', faces: ack.faces.length, timings: ack.timings };
       return { outcome: ack.error.code === 'frame_dropped' ? 'dropped' : 'error', faces: 0 };
     });
+    const cpu = process.cpuUsage(cpuBefore);
+    return { ...stats, mainThreadBusy: nodePerformance.eventLoopUtilization(loopBefore).utilization, cpuMsPerFrame: (cpu.user + cpu.system) / 1000 / Math.max(1, stats.processed) };
   } finally {
     for (const socket of sockets) socket.disconnect();
   }
@@ -249,7 +258,9 @@ function summary(s: RunStats): Record<string, number | string> {
 function stageSummary(s: RunStats): Record<string, number | string> | undefined {
   if (s.processed === 0 || Object.keys(s.stageMs).length === 0) return undefined;
   const means = Object.fromEntries(TIMING_KEYS.filter((k) => s.stageMs[k] !== undefined).map((k) => [`${k} ms`, Number((s.stageMs[k]! / s.processed).toFixed(1))]));
-  return { run: s.label, keyframes: `${Math.round((100 * s.keyframes) / s.processed)}%`, ...means };
+  const busy: Record<string, string | number> = s.mainThreadBusy === undefined ? {} : { 'main thread busy': `${Math.round(100 * s.mainThreadBusy)}%` };
+  if (s.cpuMsPerFrame !== undefined) busy['process CPU ms / frame'] = Number(s.cpuMsPerFrame.toFixed(1));
+  return { run: s.label, keyframes: `${Math.round((100 * s.keyframes) / s.processed)}%`, ...means, ...busy };
 }
 
 const CLIPS: Record<string, string> = {

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningServer } from '../server/server.ts';
 import { isAlive, type NodeProcess, spawnNode, upload, waitReady } from './cluster-support.ts';
 import { startTestServer } from './live-support.ts';
@@ -55,9 +54,6 @@ describe('the video queue panel with REDIS_URL, through a real Prometheus', { ti
     if (worker && isAlive(worker)) worker.child.kill('SIGKILL');
     await prometheus?.stop();
     await api?.close();
-    // The socket.io adapter's blocking stream read (1 s) ends and closes its connection; a Redis
-    // gone before that keeps this process alive while ioredis retries the read (about 30 s).
-    await sleep(1200);
     await redis?.stop();
     if (worker) fs.rmSync(worker.dataDir, { recursive: true, force: true });
     if (dir) fs.rmSync(dir, { recursive: true, force: true });

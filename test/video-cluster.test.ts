@@ -28,7 +28,7 @@ import { makeGrayVideo } from './video-support.ts';
 
 const LOCK_SEC = 2;
 /** The long job: 4 samples a second of it (about 2 analysed a second here: it runs long enough to be killed mid-way). */
-const LONG_SEC = 24;
+const LONG_SEC = 12;
 
 describe('NODE_ROLE', () => {
   it('api and worker need REDIS_URL: refused at start with a message naming both; all is the default', () => {

@@ -10,7 +10,10 @@
  *   stream when Redis comes back (bounded by `maxRetriesPerRequest` reconnection attempts,
  *   about 20 s), and the adapter's readers go on from the last stream offset they read.
  *
- * Both retry for ever (every 0.2 s growing to 2 s). `up` follows the session client: true while
+ * Both retry for ever (every 0.2 s growing to 2 s) until `close()`; after it no client of this
+ * connection reconnects, including the duplicates the adapter makes for its stream readers (they
+ * copy these options): a reader blocked in XREAD when Redis goes away would otherwise retry
+ * for ~30 s and keep a closed node's process alive. `up` follows the session client: true while
  * it is connected and ready and answers a PING (every second, 2 s timeout: a Redis that hangs
  * without closing the connection counts as down too). The state is logged on every change (and, while Redis cannot be
  * reached, at most every 10 s) and exported as `moodwire_redis_up{node_id}`.
@@ -30,8 +33,6 @@ export function redactRedisUrl(url: string): string {
     return 'redis://(unparsable)';
   }
 }
-
-const retryStrategy = (times: number): number => Math.min(200 * times, 2000);
 
 export interface RedisConnectionEvents {
   /** connected (again): `first` is true for the first connection of this process */
@@ -56,6 +57,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
     this.nodeId = nodeId;
     this.#logger = logger;
     this.#where = redactRedisUrl(url);
+    const retryStrategy = (times: number): number | null => (this.#closing ? null : Math.min(200 * times, 2000));
     const common: RedisOptions = { retryStrategy, connectionName: `moodwire:${nodeId}` };
     this.client = new Redis(url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000 });
     this.adapterClient = new Redis(url, { ...common, maxRetriesPerRequest: 20 });
