@@ -24,7 +24,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
+import { AppError } from '../contract/errors.ts';
 import type { VideoJobView, VideoTimeline } from '../contract/http.ts';
 import { VIDEO_QUEUE_NAME } from '../server/video/bullmq-queue.ts';
 import { probeVideo } from '../server/video/probe.ts';
@@ -174,6 +175,16 @@ describe('video jobs recover across nodes (REDIS_URL, BullMQ)', { timeout: 180_0
     for (const node of all) fs.rmSync(node.dataDir, { recursive: true, force: true });
     if (uploadDir) fs.rmSync(uploadDir, { recursive: true, force: true });
     if (mediaDir) fs.rmSync(mediaDir, { recursive: true, force: true });
+  });
+
+  it('a store call Redis answers with an error (a bug, not an outage) keeps that error instead of not_ready', async () => {
+    const id = randomUUID();
+    await probe.set(`moodwire:video:job:${id}`, 'not a hash');
+    try {
+      await assert.rejects(store.get(id), (error: unknown) => error instanceof ReplyError && !(error instanceof AppError));
+    } finally {
+      await probe.del(`moodwire:video:job:${id}`);
+    }
   });
 
   it('a queued record left without a BullMQ job before the nodes started runs to done once (reconcile at start)', async () => {

@@ -30,7 +30,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { AppError } from '../../contract/errors.ts';
 import { JobStoppedError, type StopReason } from './jobs.ts';
-import { RedisUnreachableError } from './redis-job-store.ts';
+import { RedisUnreachableError, unreachableUnlessReply } from './redis-job-store.ts';
 import type { VideoQueue } from './video-queue.ts';
 
 export const VIDEO_QUEUE_NAME = 'moodwire-video';
@@ -149,8 +149,7 @@ export class BullVideoQueue implements VideoQueue {
         }),
       ]);
     } catch (error) {
-      if (error instanceof AppError) throw error;
-      throw new RedisUnreachableError((error as Error).message);
+      throw unreachableUnlessReply(error);
     } finally {
       clearTimeout(timer);
     }

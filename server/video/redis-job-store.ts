@@ -19,7 +19,7 @@
  * answer it as HTTP 503 and `video:subscribe` as a refused ack, and the same calls work again
  * once Redis answers.
  */
-import type { Redis } from 'ioredis';
+import { type Redis, ReplyError } from 'ioredis';
 import { AppError } from '../../contract/errors.ts';
 import type { VideoAnalysisSettings, VideoJobStatus } from '../../contract/http.ts';
 import type { Face } from '../../contract/socket.ts';
@@ -49,6 +49,12 @@ export class RedisUnreachableError extends AppError {
   constructor(cause: string) {
     super('not_ready', `${VIDEO_STORE_UNREACHABLE} (${cause})`);
   }
+}
+
+/** A failed Redis exchange as thrown to callers: RedisUnreachableError, unless Redis itself answered with the error. */
+export function unreachableUnlessReply(error: unknown): unknown {
+  if (error instanceof AppError || error instanceof ReplyError) return error;
+  return new RedisUnreachableError(error instanceof Error ? error.message : String(error));
 }
 
 /** KEYS: job, active, owner, uploads, queued; ARGV: id, createdMs, field, value, ... */
@@ -155,13 +161,15 @@ function toJob(h: Record<string, string>): VideoJob | undefined {
 export class RedisJobStore implements JobStore {
   constructor(private readonly redis: Redis) {}
 
-  /** Runs one Redis exchange; a failure to reach Redis becomes AppError not_ready. */
+  /**
+   * Runs one Redis exchange; a failure to reach Redis becomes AppError not_ready. An error Redis
+   * answered with (a script or type error: a bug here, not an outage) stays what it is.
+   */
   async #io<T>(exchange: () => Promise<T>): Promise<T> {
     try {
       return await exchange();
     } catch (error) {
-      if (error instanceof AppError) throw error;
-      throw new RedisUnreachableError((error as Error).message);
+      throw unreachableUnlessReply(error);
     }
   }
 
@@ -175,7 +183,7 @@ export class RedisJobStore implements JobStore {
     for (const id of ids) pipeline.hgetall(k.job(id));
     const results = (await this.#io(() => pipeline.exec())) ?? [];
     const failed = results.find(([error]) => error);
-    if (failed?.[0]) throw new RedisUnreachableError(failed[0].message);
+    if (failed?.[0]) throw unreachableUnlessReply(failed[0]);
     return results.map(([, h]) => toJob(h as Record<string, string>)).filter((j): j is VideoJob => j !== undefined);
   }
 
