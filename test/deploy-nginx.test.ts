@@ -22,11 +22,10 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { io as connect } from 'socket.io-client';
 import type { EmotionsEvent, FrameResult, JoinResult } from '../contract/socket.ts';
 import { repoRoot } from '../server/config.ts';
 import type { RunningServer } from '../server/server.ts';
-import { type TestClient, mediaDir, readPhoto, request, startTestServer } from './live-support.ts';
+import { type TestClient, connectClient, mediaDir, readPhoto, request, startTestServer } from './live-support.ts';
 import { freePort } from './metrics-support.ts';
 import { TestNginx, nginxTemplatePath } from './nginx-support.ts';
 import { TestRedis } from './redis-support.ts';
@@ -46,23 +45,8 @@ interface Opened {
 }
 
 /** A socket.io client through the load balancer, from `localAddress` (a loopback address) when given. */
-async function open(url: string, transport: 'websocket' | 'polling', options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<TestClient> {
-  const socket: TestClient = connect(url, {
-    transports: [transport],
-    forceNew: true,
-    reconnection: false,
-    auth: { token: KEY },
-    ...(options.headers ? { extraHeaders: options.headers } : {}),
-    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
-  } as Parameters<typeof connect>[1]);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', (error) => {
-      socket.close();
-      reject(error);
-    });
-  });
-  return socket;
+function open(url: string, transport: 'websocket' | 'polling', options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<TestClient> {
+  return connectClient(url, { transport, token: KEY, ...options });
 }
 
 /** The next `emotions` from `participantId`, or a rejection after `ms`. */

@@ -45,6 +45,8 @@ export interface ConnectOptions {
   /** headers of the handshake request (Origin, X-Forwarded-For) */
   headers?: Record<string, string>;
   transport?: 'websocket' | 'polling';
+  /** the local address to connect from (another loopback address stands for another client machine) */
+  localAddress?: string;
 }
 
 /** A connected client; rejects with the connect_error (its `data` holds a refusal's code) if refused. */
@@ -55,7 +57,9 @@ export async function connectClient(url: string, options: ConnectOptions = {}): 
     reconnection: false,
     ...(options.token ? { auth: { token: options.token } } : {}),
     ...(options.headers ? { extraHeaders: options.headers } : {}),
-  });
+    // Passed through to Node's http/ws request options (not in socket.io-client's own types).
+    ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+  } as Parameters<typeof connect>[1]);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', (error) => {
