@@ -44,6 +44,8 @@ export const CONFIG_DEFAULTS = {
   LIVE_KEYFRAME_INTERVAL: 10,
   LIVE_KEYFRAME_MAX_MS: 2000,
   TRACK_LOST_MIN_SCORE: 0.5,
+  LIVE_MOTION_STEPS: DEFAULT_TRACKING.motion.maxSteps,
+  TRACK_MOTION_MAX_ERROR: DEFAULT_TRACKING.motion.maxError,
   SCENE_CUT_THRESHOLD: 30,
   CLASSIFY_BATCHING: 'auto',
   WORKER_MAX_FRAMES: 4,
@@ -166,6 +168,14 @@ const envSchema = z.object({
   LIVE_KEYFRAME_MAX_MS: intFromEnv(D.LIVE_KEYFRAME_MAX_MS).pipe(z.number().int().min(0).max(600_000)),
   /** A tracked face whose crop scores below this is lost; the frame then runs the detector. */
   TRACK_LOST_MIN_SCORE: numFromEnv(D.TRACK_LOST_MIN_SCORE).pipe(z.number().min(0.05).max(1)),
+  /**
+   * With LIVE_TRACKER=crop, at most this many frames in a row a face is moved by matching its grey
+   * patch from the frame the detector last saw it on, before the crop detector runs again; 0 runs
+   * the crop detector on every tracked frame.
+   */
+  LIVE_MOTION_STEPS: intFromEnv(D.LIVE_MOTION_STEPS).pipe(z.number().int().min(0).max(10)),
+  /** A motion step whose patch match error (mean difference over the patch's own contrast) is above this hands the face to the crop detector. */
+  TRACK_MOTION_MAX_ERROR: numFromEnv(D.TRACK_MOTION_MAX_ERROR).pipe(z.number().min(0.05).max(1)),
   /**
    * Mean grey-level difference (0-255) of two consecutive frames' 32x32 thumbnails above which a
    * frame counts as a scene cut: every track ends (live streams and video jobs), and a live frame
@@ -538,7 +548,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     liveTracking: {
       enabled: e.LIVE_TRACKER === 'crop',
       keyframe: { intervalFrames: e.LIVE_KEYFRAME_INTERVAL, intervalMs: e.LIVE_KEYFRAME_MAX_MS },
-      options: { ...DEFAULT_TRACKING, minScore: e.TRACK_LOST_MIN_SCORE },
+      options: {
+        ...DEFAULT_TRACKING,
+        minScore: e.TRACK_LOST_MIN_SCORE,
+        motion: { ...DEFAULT_TRACKING.motion, maxSteps: e.LIVE_MOTION_STEPS, maxError: e.TRACK_MOTION_MAX_ERROR },
+      },
       sceneCutThreshold: e.SCENE_CUT_THRESHOLD,
       mirrorAverage: e.LIVE_MIRROR_AVERAGE,
     },

@@ -117,7 +117,7 @@ describe('LiveStream', () => {
     stream.record(analysis([face(10), face(100)], 'planned'), 0);
     const second = stream.context(10);
     assert.equal(second.keyframeDue, false);
-    assert.deepEqual(second.regions.map((r) => r.x), [12, 102]);
+    assert.deepEqual(second.follow.map((f) => f.region.x), [12, 102]);
     assert.ok(second.thumbnail);
     stream.record(analysis([face(11)], undefined), 10);
     assert.equal(stream.context(20).keyframeDue, true);

@@ -54,10 +54,9 @@ export class PipelineAnalyzer implements FrameAnalyzer {
     const detector = this.#deps.detectors[source];
     if (!stream) return { detector };
     const tracking = this.#deps.liveTracking;
-    const track = tracking.enabled && !stream.keyframeDue && stream.regions.length > 0;
     return {
       detector,
-      ...(track ? { track: { regions: stream.regions, options: tracking.options } } : {}),
+      ...(tracking.enabled ? { track: { faces: stream.keyframeDue ? [] : stream.follow, options: tracking.options } } : {}),
       sceneCut: { previous: stream.thumbnail, threshold: tracking.sceneCutThreshold },
       mirrorAverage: tracking.mirrorAverage,
     };

@@ -14,6 +14,7 @@ import { alignFace } from '../pipeline/align.ts';
 import type { BlazeModel } from '../pipeline/blazeface.ts';
 import { decodeImage, type DecodeLimits } from '../pipeline/decode.ts';
 import { bigEnough, detectFaces, type DetectorSpec } from '../pipeline/detect.ts';
+import { anchorOf } from '../pipeline/face-motion.ts';
 import { detectAllFaces, type LocatedFace, trackFaces } from '../pipeline/face-tracking.ts';
 import { detectLandmarks } from '../pipeline/landmarks.ts';
 import { greyThumbnail, thumbnailDifference } from '../pipeline/scene-cut.ts';
@@ -46,7 +47,14 @@ function blazeModels(context: PrepareContext): { back: BlazeModel; short: BlazeM
   return context.blaze;
 }
 
-const fromLocated = (face: LocatedFace, origin: FaceOrigin): DetectedFace => ({ box: face.box, score: face.score, points: face.points, origin, region: face.region });
+const fromLocated = (face: LocatedFace, origin: FaceOrigin): DetectedFace => ({
+  box: face.box,
+  score: face.score,
+  points: face.points,
+  origin,
+  region: face.region,
+  ...(face.anchor ? { anchor: face.anchor } : {}),
+});
 
 /**
  * Keyframe: the plan's detector on the whole frame. face-api's detectors add 68 landmarks (their
@@ -100,12 +108,12 @@ export async function prepareFrames(items: readonly { input: FrameInput; plan: F
   const decoded = await Promise.all(
     items.map(({ input, plan }) => decodeWithCutCheck(input, plan, context.limits).then((d) => ({ ok: true as const, d }), (error: unknown) => ({ ok: false as const, error }))),
   );
-  const followed = decoded.flatMap((r, index) => (r.ok && r.d.plan.track && r.d.plan.track.regions.length > 0 && !r.d.cut ? [{ index, d: r.d, track: r.d.plan.track }] : []));
+  const followed = decoded.flatMap((r, index) => (r.ok && r.d.plan.track && r.d.plan.track.faces.length > 0 && !r.d.cut ? [{ index, d: r.d, track: r.d.plan.track }] : []));
   const trackStarted = performance.now();
   const tracked = new Map<number, { faces: LocatedFace[]; lost: boolean }>();
   if (followed.length > 0) {
     // One tracking setting per server, so the first frame's options hold for all.
-    const results = await trackFaces(blazeModels(context).short, followed.map((f) => ({ frame: f.d.frame, previous: f.track.regions })), followed[0]!.track.options);
+    const results = await trackFaces(blazeModels(context).short, followed.map((f) => ({ frame: f.d.frame, previous: f.track.faces })), followed[0]!.track.options);
     results.forEach((result, i) => tracked.set(followed[i]!.index, result));
   }
   const trackMs = followed.length > 0 ? (performance.now() - trackStarted) / followed.length : 0;
@@ -145,6 +153,11 @@ async function locateAndAlign(d: Decoded, tracked: { faces: LocatedFace[]; lost:
     skippedSmallFaces = detected.tooSmall;
     timings.detect = detected.detectMs;
     if (detected.landmarksMs !== undefined) timings.landmarks = detected.landmarksMs;
+  }
+  const motion = d.plan.track?.options.motion;
+  if (motion && motion.maxSteps > 0) {
+    // Faces the detector found on this frame anchor the motion steps of the next frames.
+    faces = faces.map((face) => (face.anchor || !face.region ? face : { ...face, anchor: anchorOf({ ...face, region: face.region }, d.frame, motion.cells) }));
   }
   const alignStarted = performance.now();
   const { template } = context;

@@ -6,12 +6,11 @@
 import type { ErrorCode } from '../../contract/errors.ts';
 import type { BackendChoice } from '../../contract/backend-choices.ts';
 import type { MirrorAverageSetting } from '../../contract/model-card.ts';
-import type { Box } from '../../contract/geometry.ts';
 import type { FrameTimings } from '../../contract/socket.ts';
 import type { DetectorSpec } from '../pipeline/detect.ts';
 import type { TrackingOptions } from '../pipeline/face-tracking.ts';
 import type { KeyframeReason } from '../pipeline/keyframes.ts';
-import type { ClassifiedFace, DetectedFace } from '../pipeline/types.ts';
+import type { ClassifiedFace, DetectedFace, FollowedFace } from '../pipeline/types.ts';
 
 export interface WorkerInit {
   backend: BackendChoice;
@@ -34,8 +33,11 @@ export type FrameInput =
 export interface FramePlan {
   /** the detector a keyframe runs */
   detector: DetectorSpec;
-  /** live streams: follow these faces (their detector regions on the previous frame) instead of detecting */
-  track?: { regions: Box[]; options: TrackingOptions };
+  /**
+   * live streams with LIVE_TRACKER=crop: follow these faces (the previous frame's) instead of
+   * detecting; none when a keyframe is due. The options also say whether faces get motion anchors.
+   */
+  track?: { faces: FollowedFace[]; options: TrackingOptions };
   /** live streams: compare with the previous frame's thumbnail; a difference above `threshold` forces a keyframe */
   sceneCut?: { previous?: Uint8Array; threshold: number };
   /** average each face with its mirror image (`analyze` only; default: the worker's EMOTION_MIRROR_AVERAGE) */

@@ -156,7 +156,8 @@ async function warmUp(): Promise<void> {
     // The tracking graph compiles its kernels per batch size; the first crops of a stream should not pay that.
     const input = (): FrameInput => ({ kind: 'rgb', data: data.slice(), width, height });
     for (const regions of [[{ x: 100, y: 60, width: 80, height: 80 }], [{ x: 40, y: 40, width: 60, height: 60 }, { x: 200, y: 100, width: 60, height: 60 }]]) {
-      await prepareFrame(input(), { detector: { kind: 'blazeface', inputSize: 256, minScore: 0.5 }, track: { regions, options: DEFAULT_TRACKING } }, context());
+      const faces = regions.map((region) => ({ region }));
+      await prepareFrame(input(), { detector: { kind: 'blazeface', inputSize: 256, minScore: 0.5 }, track: { faces, options: DEFAULT_TRACKING } }, context());
     }
   }
   const image = tf.tensor3d(data, [height, width, 3], 'int32');

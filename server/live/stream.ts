@@ -1,16 +1,15 @@
 /**
  * What one live participant's stream carries from frame to frame so that most frames are
- * tracked, not detected: the keyframe schedule, the detector regions of the faces on the last
- * frame, and the last frame's thumbnail for the scene-cut check. Frames of one socket are analysed
+ * tracked, not detected: the keyframe schedule, the faces of the last frame (detector regions and
+ * motion anchors), and the last frame's thumbnail for the scene-cut check. Frames of one socket are analysed
  * one at a time (see backpressure.ts), so this state is never shared by two frames in flight.
  */
-import type { Box } from '../../contract/geometry.ts';
 import { type KeyframePolicy, KeyframeSchedule } from '../pipeline/keyframes.ts';
-import type { FrameAnalysis, StreamContext } from '../pipeline/types.ts';
+import type { FollowedFace, FrameAnalysis, StreamContext } from '../pipeline/types.ts';
 
 export class LiveStream {
   readonly #schedule: KeyframeSchedule;
-  #regions: Box[] = [];
+  #follow: FollowedFace[] = [];
   #thumbnail: Uint8Array | undefined;
 
   /** `phase`: see KeyframeSchedule (default random). */
@@ -20,13 +19,13 @@ export class LiveStream {
 
   /** The context of the next frame. */
   context(nowMs: number): StreamContext {
-    return { keyframeDue: this.#schedule.due(nowMs, this.#regions.length), regions: this.#regions, thumbnail: this.#thumbnail };
+    return { keyframeDue: this.#schedule.due(nowMs, this.#follow.length), follow: this.#follow, thumbnail: this.#thumbnail };
   }
 
   /** Records an analysed frame; a frame that failed leaves the state as it was. */
   record(analysis: FrameAnalysis, nowMs: number): void {
     this.#schedule.record(analysis.keyframe !== undefined, nowMs);
-    this.#regions = analysis.faces.flatMap((face) => (face.region ? [face.region] : []));
+    this.#follow = analysis.faces.flatMap(({ region, anchor }) => (region ? [{ region, ...(anchor ? { anchor } : {}) }] : []));
     this.#thumbnail = analysis.thumbnail;
   }
 }

@@ -2,6 +2,7 @@ import type { EmotionScores } from '../../contract/emotions.ts';
 import type { FacePoints } from '../../contract/face-points.ts';
 import type { Box } from '../../contract/geometry.ts';
 import type { FrameTimings } from '../../contract/socket.ts';
+import type { MotionPatch } from './face-motion.ts';
 import type { KeyframeReason } from './keyframes.ts';
 
 /** A decoded image: interleaved RGB bytes, row-major. */
@@ -31,6 +32,29 @@ export interface DetectedFace {
   origin: FaceOrigin;
   /** the live detector's own box, from which the next frame's tracking crop is cut */
   region?: Box;
+  /** live streams: where the detector last saw this face, for the next frame's motion step */
+  anchor?: FaceAnchor;
+}
+
+/**
+ * A face as the detector (a keyframe or a tracking crop) last found it, with its grey patch on
+ * that frame: the frames after it may move the face by matching the patch (pipeline/face-motion.ts).
+ */
+export interface FaceAnchor {
+  patch: MotionPatch;
+  box: Box;
+  region: Box;
+  points: FacePoints;
+  score: number;
+  /** frames in a row this face has been moved by motion steps since the detector saw it */
+  steps: number;
+}
+
+/** A face a live stream follows to its next frame. */
+export interface FollowedFace {
+  /** the detector region on the stream's last frame */
+  region: Box;
+  anchor?: FaceAnchor;
 }
 
 /** A detected face after align -> classify, before tracking (which turns it into a wire `Face`). */
@@ -42,8 +66,8 @@ export interface ClassifiedFace extends DetectedFace {
 export interface StreamContext {
   /** the stream's keyframe schedule asks for the detector on this frame */
   keyframeDue: boolean;
-  /** the detector regions of the faces on the previous frame, to follow between keyframes */
-  regions: Box[];
+  /** the faces of the previous frame, to follow between keyframes */
+  follow: FollowedFace[];
   /** the previous frame's grey thumbnail, for the scene-cut check */
   thumbnail?: Uint8Array;
 }
