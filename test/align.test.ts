@@ -226,6 +226,130 @@ describe('alignFace on synthetic faces', () => {
   });
 });
 
+/** Grey frame (R = G = B) whose pixel (x, y) is `value(x, y)`. */
+function greyFrame(width: number, height: number, value: (x: number, y: number) => number): RgbFrame {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.fill(value(x, y), (y * width + x) * 3, (y * width + x) * 3 + 3);
+  return { data, width, height };
+}
+
+/** Scale `scale`, roll `radians`, crop centre landing on `centre`. */
+function transformAround(centre: Point, scale: number, radians: number, size: number): Similarity {
+  const a = scale * Math.cos(radians);
+  const b = scale * Math.sin(radians);
+  return { a, b, tx: centre[0] - (a * size - b * size) / 2, ty: centre[1] - (b * size + a * size) / 2 };
+}
+
+/**
+ * The slow reference: each crop pixel is the exact mean luma over the axis-aligned square of side
+ * max(scale, 1) centred on its centre's frame position, pixels counted as constant unit cells and
+ * read with edge replication outside the frame; every overlapped cell weighted by its overlap area.
+ */
+function exactAreaMean(frame: RgbFrame, t: Similarity, size: number): Float64Array {
+  const side = Math.max(1, similarityScale(t));
+  const luma = (x: number, y: number): number => {
+    const i = (Math.min(frame.height - 1, Math.max(0, y)) * frame.width + Math.min(frame.width - 1, Math.max(0, x))) * 3;
+    return 0.299 * frame.data[i]! + 0.587 * frame.data[i + 1]! + 0.114 * frame.data[i + 2]!;
+  };
+  const out = new Float64Array(size * size);
+  for (let v = 0; v < size; v++) {
+    for (let u = 0; u < size; u++) {
+      const [cx, cy] = applySimilarity(t, [u + 0.5, v + 0.5]);
+      const [x0, x1, y0, y1] = [cx - side / 2, cx + side / 2, cy - side / 2, cy + side / 2];
+      let sum = 0;
+      for (let j = Math.floor(y0); j < y1; j++) {
+        for (let i = Math.floor(x0); i < x1; i++) sum += (Math.min(x1, i + 1) - Math.max(x0, i)) * (Math.min(y1, j + 1) - Math.max(y0, j)) * luma(i, j);
+      }
+      out[v * size + u] = sum / (side * side);
+    }
+  }
+  return out;
+}
+
+const maxAbsDifference = (x: ArrayLike<number>, y: ArrayLike<number>): number => {
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
+};
+
+describe('sampleGrey area averaging', () => {
+  test('a 1-px checkerboard or stripes of 0/255 shrunk by a large factor come out uniform grey, not aliased', () => {
+    const side = 460;
+    const centre: Point = [side / 2, side / 2];
+    const checkerboard = greyFrame(side, side, (x, y) => ((x + y) % 2) * 255);
+    const stripes = greyFrame(side, side, (x) => (x % 2) * 255);
+    for (const [scale, degrees] of [
+      [4, 0],
+      [5.37, 0],
+      [6.3, 17],
+      [3.5, -30],
+    ] as const) {
+      const t = transformAround(centre, scale, (degrees * Math.PI) / 180, 48);
+      // A square of side s holds whole 0/255 pairs except a strip at most one pixel wide along each
+      // edge, so its mean is within 127.5/s^2 of 127.5 on the checkerboard, 127.5/s on stripes.
+      const onChecks = sampleGrey(checkerboard, t, 48);
+      assert.ok(maxAbsDifference(onChecks, new Float32Array(onChecks.length).fill(127.5)) <= 127.5 / scale ** 2 + 1e-3, `checkerboard at scale ${scale}, ${degrees} degrees`);
+      const onStripes = sampleGrey(stripes, t, 48);
+      assert.ok(maxAbsDifference(onStripes, new Float32Array(onStripes.length).fill(127.5)) <= 127.5 / scale + 1e-3, `stripes at scale ${scale}, ${degrees} degrees`);
+      closeTo(onStripes.reduce((s, v) => s + v, 0) / onStripes.length, 127.5, 1, `mean of the stripes crop at scale ${scale}`);
+    }
+  });
+
+  test('equals an exact area average (and a bilinear sample at scale <= 1) on a random image', () => {
+    let seed = 12345;
+    const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const frame: RgbFrame = { data: new Uint8Array(70 * 50 * 3).map(() => Math.floor(random() * 256)), width: 70, height: 50 };
+    const size = 16;
+    for (const [scale, degrees, centre] of [
+      [0.6, 10, [30.3, 20.7]],
+      [1, 0, [35.25, 24.5]],
+      [1.8, -5, [33.1, 26.9]],
+      [2.5, 0, [35, 25]],
+      [3.3, 20, [36.4, 22.2]],
+      [3.3, 0, [8.6, 45.1]], // partly outside the frame
+    ] as const) {
+      const t = transformAround(centre as Point, scale, (degrees * Math.PI) / 180, size);
+      const crop = sampleGrey(frame, t, size);
+      const error = maxAbsDifference(crop, exactAreaMean(frame, t, size));
+      assert.ok(error < 1e-3, `scale ${scale}, ${degrees} degrees: ${error} grey levels from the exact area mean`);
+    }
+    // at scale <= 1 that is one bilinear sample between pixel centres, edge pixels replicated
+    const t = transformAround([12.2, 9.9], 0.8, 0.3, size);
+    const crop = sampleGrey(frame, t, size);
+    const luma = (x: number, y: number): number => {
+      const i = (Math.min(49, Math.max(0, y)) * 70 + Math.min(69, Math.max(0, x))) * 3;
+      return 0.299 * frame.data[i]! + 0.587 * frame.data[i + 1]! + 0.114 * frame.data[i + 2]!;
+    };
+    for (let v = 0; v < size; v++) {
+      for (let u = 0; u < size; u++) {
+        const [x, y] = applySimilarity(t, [u + 0.5, v + 0.5]).map((c) => c - 0.5) as [number, number];
+        const [x0, y0] = [Math.floor(x), Math.floor(y)];
+        const [fx, fy] = [x - x0, y - y0];
+        const top = luma(x0, y0) * (1 - fx) + luma(x0 + 1, y0) * fx;
+        const bottom = luma(x0, y0 + 1) * (1 - fx) + luma(x0 + 1, y0 + 1) * fx;
+        closeTo(crop[v * size + u]!, top * (1 - fy) + bottom * fy, 1e-3, `bilinear sample (${u}, ${v})`);
+      }
+    }
+  });
+
+  test('replicates edge pixels when a downscaled crop reaches outside the frame', () => {
+    const frame = greyFrame(30, 20, (x, y) => 10 + 6 * x + 3 * y);
+    // scale 3: the crop spans x -57..87, y -62..82 around the 30x20 frame
+    const t: Similarity = { a: 3, b: 0, tx: -57, ty: -62 };
+    const crop = sampleGrey(frame, t, 48);
+    closeTo(crop[0]!, 10, 1e-3, 'beyond the top-left corner: pixel (0, 0)');
+    closeTo(crop[47 * 48 + 47]!, 10 + 6 * 29 + 3 * 19, 1e-3, 'beyond the bottom-right corner: pixel (29, 19)');
+    // crop row 22 covers frame rows 4..6 (y 4..7): left of the frame, the mean of column 0 there; right, of column 29
+    closeTo(crop[22 * 48]!, 10 + 3 * 5, 1e-3, 'left of the frame: column 0');
+    closeTo(crop[22 * 48 + 47]!, 10 + 6 * 29 + 3 * 5, 1e-3, 'right of the frame: column 29');
+    const turned = transformAround([4, 17], 3.2, 0.25, 48);
+    for (const transform of [t, turned]) {
+      const error = maxAbsDifference(sampleGrey(frame, transform, 48), exactAreaMean(frame, transform, 48));
+      assert.ok(error < 1e-3, `${error} grey levels from the edge-replicated exact area mean`);
+    }
+  });
+});
+
 /** The first `count` Training faces of the FER2013 csv.gz (48x48 grey). */
 async function firstFerFaces(count: number): Promise<Uint8Array[]> {
   const input = createReadStream(ferFile);

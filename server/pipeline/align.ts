@@ -7,8 +7,8 @@ import type { RgbFrame } from './types.ts';
 /**
  * Face alignment to FER2013 framing: a similarity transform (rotation, uniform scale,
  * translation) that puts the eye centres and the mouth centre where FER2013 training faces have
- * them (the template measured by training/template.ts), then a size x size grey crop sampled
- * bilinearly. Pure TypeScript: it runs once per face per frame and needs no tensors.
+ * them (the template measured by training/template.ts), then a size x size grey crop, area-averaged
+ * (see sampleGrey). Pure TypeScript: it runs once per face per frame and needs no tensors.
  *
  * Coordinates are continuous image coordinates as face-api reports them: pixel (i, j) covers
  * [i, i+1) x [j, j+1), so its centre is (i + 0.5, j + 0.5). The template uses the same convention
@@ -118,11 +118,34 @@ export function templateToFrame(points: FacePoints, template: AlignmentTemplate,
   );
 }
 
+/** Up to this many table entries (8 MB) are kept between calls; a larger table is allocated for its call alone. */
+const KEPT_INTEGRAL_ENTRIES = 1 << 20;
+let keptIntegral = new Float64Array(0);
+
+/**
+ * A scratch table of at least `entries` (contents undefined). Reused across calls: a large face's
+ * table is about a megabyte, and allocating (and zeroing) one per face per frame costs time and
+ * garbage collections. Safe because sampleGrey is synchronous and each worker has its own module.
+ */
+function integralBuffer(entries: number): Float64Array {
+  if (entries > KEPT_INTEGRAL_ENTRIES) return new Float64Array(entries);
+  if (keptIntegral.length < entries) keptIntegral = new Float64Array(Math.min(KEPT_INTEGRAL_ENTRIES, Math.max(entries, 2 * keptIntegral.length)));
+  return keptIntegral;
+}
+
 /**
  * size*size grey values (0..255, BT.601 luma, row-major) sampled from `frame` through `toFrame`
- * (crop -> frame coordinates), replicating edge pixels outside the frame. Each crop pixel averages
- * k*k bilinear samples spread over its footprint (k grows with the downscale factor, at most 8), so
- * a large face shrunk to 48x48 is area-averaged like FER2013's own downscaled faces, not aliased.
+ * (crop -> frame coordinates), replicating edge pixels outside the frame.
+ *
+ * Each crop pixel is the mean luma over an axis-aligned square of side max(scale, 1) source pixels
+ * centred where the crop pixel's centre lands, so a large face shrunk to 48x48 is area-averaged like
+ * FER2013's own downscaled faces, not aliased. Source pixels count as constant cells and the square's
+ * fractional edges are integrated exactly, through a summed-area table: each crop pixel costs the
+ * same whatever the face size, and each source pixel under the crop is read once (which any area
+ * average must do). A rotated face's true footprint is a rotated square; the axis-aligned square of
+ * the same side is close enough for the small roll angles faces have. At scale <= 1 (a small face
+ * enlarged) the unit square's mean is exactly the bilinear interpolation between pixel centres: a
+ * single bilinear sample, as before.
  */
 export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): Float32Array {
   const { data, width, height } = frame;
@@ -132,12 +155,10 @@ export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): 
   if (!Number.isInteger(size) || size < 1) throw new AppError('bad_request', `crop size must be a positive integer, got ${size}`);
   const { a, b, tx, ty } = toFrame;
   if (![a, b, tx, ty].every(Number.isFinite)) throw new AppError('bad_request', 'alignment transform is not finite');
-  const out = new Float32Array(size * size);
-  const maxX = width - 1;
-  const maxY = height - 1;
-  // The luma of the frame area the crop reads from (its corners' bounding box, clamped), computed
-  // once: each crop pixel takes k*k bilinear samples, so reading RGB per sample would redo this up
-  // to 64 times a pixel.
+
+  // The frame area the crop reads from: its corners' bounding box in pixel-index space (centres on
+  // integers), widened by a pixel and clamped to the frame. Every square lies inside it, or outside
+  // the frame where the table below extends by edge replication.
   const corners = [
     [0, 0],
     [size, 0],
@@ -145,44 +166,61 @@ export function sampleGrey(frame: RgbFrame, toFrame: Similarity, size: number): 
     [size, size],
   ].map(([u, v]) => [a * u! - b * v! + tx - 0.5, b * u! + a * v! + ty - 0.5] as const);
   const clamp = (value: number, max: number): number => (value < 0 ? 0 : value > max ? max : value);
-  const rx0 = clamp(Math.floor(Math.min(...corners.map((c) => c[0]))), maxX);
-  const rx1 = clamp(Math.ceil(Math.max(...corners.map((c) => c[0]))) + 1, maxX);
-  const ry0 = clamp(Math.floor(Math.min(...corners.map((c) => c[1]))), maxY);
-  const ry1 = clamp(Math.ceil(Math.max(...corners.map((c) => c[1]))) + 1, maxY);
-  const planeWidth = rx1 - rx0 + 1;
-  const plane = new Float32Array(planeWidth * (ry1 - ry0 + 1));
-  for (let y = ry0; y <= ry1; y++) {
-    for (let x = rx0; x <= rx1; x++) {
-      const i = (y * width + x) * 3;
-      plane[(y - ry0) * planeWidth + (x - rx0)] = 0.299 * data[i]! + 0.587 * data[i + 1]! + 0.114 * data[i + 2]!;
+  const rx0 = clamp(Math.floor(Math.min(...corners.map((c) => c[0]))), width - 1);
+  const rx1 = clamp(Math.ceil(Math.max(...corners.map((c) => c[0]))) + 1, width - 1);
+  const ry0 = clamp(Math.floor(Math.min(...corners.map((c) => c[1]))), height - 1);
+  const ry1 = clamp(Math.ceil(Math.max(...corners.map((c) => c[1]))) + 1, height - 1);
+  const cellsWide = rx1 - rx0 + 1;
+  const cellsHigh = ry1 - ry0 + 1;
+
+  // Summed-area table of 1000 x luma over that area, the luma computed in the same pass (no separate
+  // luma plane): integral[y * stride + x] sums cells [0, x) x [0, y). The integer weights keep every
+  // entry an exact integer (255000 a pixel at most: exact below 2^53, i.e. ~35 gigapixels), so large
+  // areas accumulate no rounding and subtracting big sums stays precise.
+  const stride = cellsWide + 1;
+  const integral = integralBuffer(stride * (cellsHigh + 1));
+  integral.fill(0, 0, stride);
+  for (let y = 0; y < cellsHigh; y++) {
+    const above = y * stride;
+    const row = above + stride;
+    integral[row] = 0;
+    let source = ((ry0 + y) * width + rx0) * 3;
+    let rowSum = 0;
+    for (let x = 1; x <= cellsWide; x++, source += 3) {
+      rowSum += 299 * data[source]! + 587 * data[source + 1]! + 114 * data[source + 2]!;
+      integral[row + x] = integral[above + x]! + rowSum;
     }
   }
-  const k = Math.min(8, Math.max(1, Math.ceil(Math.hypot(a, b) - 1e-6)));
-  const inv = 1 / (k * k);
+  // The integral at a fractional point (area coordinates: x = 0 is the left edge of cell rx0) is
+  // bilinear within each cell when cells are constant, so interpolating the table is exact. Past the
+  // table's last (or before its first) cell it extrapolates that cell's bilinear piece, which is
+  // the integral of the edge cells replicated outwards: edge replication outside the frame.
+  const integralAt = (x: number, y: number): number => {
+    const cellX = x < 0 ? 0 : x >= cellsWide ? cellsWide - 1 : Math.floor(x);
+    const cellY = y < 0 ? 0 : y >= cellsHigh ? cellsHigh - 1 : Math.floor(y);
+    const fx = x - cellX;
+    const fy = y - cellY;
+    const i = cellY * stride + cellX;
+    const top = integral[i]! + fx * (integral[i + 1]! - integral[i]!);
+    const bottom = integral[i + stride]! + fx * (integral[i + stride + 1]! - integral[i + stride]!);
+    return top + fy * (bottom - top);
+  };
+
+  const side = Math.max(1, similarityScale(toFrame));
+  const half = side / 2;
+  const toMeanLuma = 1 / (1000 * side * side);
+  const out = new Float32Array(size * size);
   for (let v = 0; v < size; v++) {
     for (let u = 0; u < size; u++) {
-      let sum = 0;
-      for (let j = 0; j < k; j++) {
-        const cv = v + (j + 0.5) / k;
-        for (let i = 0; i < k; i++) {
-          const cu = u + (i + 0.5) / k;
-          // Bilinear luma at (x, y) in pixel-index space (pixel centres on integers), edge pixels replicated.
-          const x = a * cu - b * cv + tx - 0.5;
-          const y = b * cu + a * cv + ty - 0.5;
-          const x0f = Math.floor(x);
-          const y0f = Math.floor(y);
-          const fx = x - x0f;
-          const fy = y - y0f;
-          const x0 = clamp(x0f, maxX) - rx0;
-          const x1 = clamp(x0f + 1, maxX) - rx0;
-          const r0 = (clamp(y0f, maxY) - ry0) * planeWidth;
-          const r1 = (clamp(y0f + 1, maxY) - ry0) * planeWidth;
-          const top = plane[r0 + x0]! * (1 - fx) + plane[r0 + x1]! * fx;
-          const bottom = plane[r1 + x0]! * (1 - fx) + plane[r1 + x1]! * fx;
-          sum += top * (1 - fy) + bottom * fy;
-        }
-      }
-      out[v * size + u] = sum * inv;
+      const cx = a * (u + 0.5) - b * (v + 0.5) + tx - rx0;
+      const cy = b * (u + 0.5) + a * (v + 0.5) + ty - ry0;
+      const x0 = cx - half;
+      const x1 = cx + half;
+      const y0 = cy - half;
+      const y1 = cy + half;
+      const mean = (integralAt(x1, y1) - integralAt(x0, y1) - integralAt(x1, y0) + integralAt(x0, y0)) * toMeanLuma;
+      // interpolation rounding can leave a hair outside 0..255 on flat black or white
+      out[v * size + u] = mean < 0 ? 0 : mean > 255 ? 255 : mean;
     }
   }
   return out;
