@@ -124,9 +124,25 @@ function matchAtScale(frame: RgbFrame, patch: MotionPatch, patchMean: number, sc
   const bx = best % side;
   const by = Math.floor(best / side);
   const onBorder = bx === 0 || by === 0 || bx === side - 1 || by === side - 1;
-  const fx = onBorder ? 0 : vertex(scores[best - 1]!, scores[best]!, scores[best + 1]!);
-  const fy = onBorder ? 0 : vertex(scores[best - side]!, scores[best]!, scores[best + side]!);
-  return { dx: (bx - reach + fx) * cell, dy: (by - reach + fy) * cell, sad: scores[best]!, onBorder };
+  if (onBorder) return { dx: 0, dy: 0, sad: scores[best]!, onBorder };
+  const fx = vertex(scores[best - 1]!, scores[best]!, scores[best + 1]!);
+  const fy = vertex(scores[best - side]!, scores[best]!, scores[best + side]!);
+  const dx = (bx - reach + fx) * cell;
+  const dy = (by - reach + fy) * cell;
+  // The error at the refined position: at whole-cell shifts, a scale whose grid happens to sit
+  // half a cell off the face would lose to a wrong scale that sits better.
+  const refined = sampleCells(frame, centreX + dx - (cells / 2) * cell, centreY + dy - (cells / 2) * cell, cell, cells);
+  return { dx, dy, sad: zeroMeanSad(refined, patch.grey, patchMean), onBorder };
+}
+
+/** Mean absolute difference of two equally long grids after removing each one's mean. */
+function zeroMeanSad(values: Float32Array, grey: Uint8Array, greyMean: number): number {
+  let mean = 0;
+  for (let i = 0; i < values.length; i++) mean += values[i]!;
+  mean /= values.length;
+  let sad = 0;
+  for (let i = 0; i < values.length; i++) sad += Math.abs(values[i]! - mean - (grey[i]! - greyMean));
+  return sad / values.length;
 }
 
 /**
