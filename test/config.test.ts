@@ -119,6 +119,9 @@ describe('loadConfig', () => {
     assert.equal(config.liveTracking.enabled, true);
     assert.deepEqual(config.liveTracking.keyframe, { intervalFrames: 10, intervalMs: 2000 });
     assert.equal(config.liveTracking.options.minScore, 0.5);
+    assert.deepEqual([config.liveTracking.options.motion.maxSteps, config.liveTracking.options.motion.maxError], [2, 0.4]);
+    const cropEveryFrame = loadConfig({ LIVE_MOTION_STEPS: '0', TRACK_MOTION_MAX_ERROR: '0.25' });
+    assert.deepEqual([cropEveryFrame.liveTracking.options.motion.maxSteps, cropEveryFrame.liveTracking.options.motion.maxError], [0, 0.25]);
     assert.equal(config.liveTracking.sceneCutThreshold, 30);
     assert.equal(config.liveTracking.mirrorAverage, 'off');
     assert.equal(config.classifyBatching, 'auto');
@@ -127,7 +130,7 @@ describe('loadConfig', () => {
     assert.throws(() => loadConfig({ DETECTOR_LIVE: 'ssd' }), /LIVE_TRACKER=crop needs DETECTOR_LIVE=blazeface/);
     const everyFrame = loadConfig({ DETECTOR_LIVE: 'tiny:512', LIVE_TRACKER: 'off' });
     assert.deepEqual([everyFrame.detectors.live.kind, everyFrame.liveTracking.enabled], ['tiny', false]);
-    for (const [name, value] of [['LIVE_KEYFRAME_INTERVAL', '0'], ['CLASSIFY_BATCHING', 'maybe'], ['SCENE_CUT_THRESHOLD', '0'], ['WORKER_MAX_FRAMES', '0'], ['LIVE_TRACKER', 'optical-flow']]) {
+    for (const [name, value] of [['LIVE_KEYFRAME_INTERVAL', '0'], ['CLASSIFY_BATCHING', 'maybe'], ['SCENE_CUT_THRESHOLD', '0'], ['WORKER_MAX_FRAMES', '0'], ['LIVE_TRACKER', 'optical-flow'], ['LIVE_MOTION_STEPS', '-1'], ['LIVE_MOTION_STEPS', '1.5'], ['TRACK_MOTION_MAX_ERROR', '0'], ['TRACK_MOTION_MAX_ERROR', 'x']]) {
       assert.throws(() => loadConfig({ [name!]: value! }), new RegExp(`invalid configuration: .*${name}`));
     }
   });

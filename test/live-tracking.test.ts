@@ -81,7 +81,13 @@ describe('live keyframes and tracking', { timeout: 600_000 }, () => {
   it('follows the face of each shot with one track id, detecting only on the first frame and at the cut', async () => {
     const { send } = await stream('follow');
     const answers: FrameResult[] = [];
+    const followed = async () => [await metric(server.url, 'moodwire_faces_followed_total{by="motion"}'), await metric(server.url, 'moodwire_faces_followed_total{by="crop"}')];
+    const [motionBefore, cropBefore] = await followed();
     for (let seq = 0; seq < SHOT_FRAMES; seq++) answers.push(await send(seq, frames[seq]!));
+    // Between detections a face moves by its patch for at most LIVE_MOTION_STEPS (2) frames in a row, then the crop detector finds it.
+    const [motionAfter, cropAfter] = await followed();
+    assert.ok(motionAfter! - motionBefore! > 0, 'no face was moved by a motion step');
+    assert.ok(cropAfter! - cropBefore! >= Math.floor((SHOT_FRAMES - 1) / 3), `the crop detector ran ${cropAfter! - cropBefore!} times on ${SHOT_FRAMES - 1} followed frames`);
     const cutsBefore = await metric(server.url, 'moodwire_frames_located_total{source="live",by="cut"}');
     for (let seq = SHOT_FRAMES; seq < 2 * SHOT_FRAMES; seq++) answers.push(await send(seq, frames[seq]!));
 

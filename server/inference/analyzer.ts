@@ -9,7 +9,7 @@
  */
 import { AppError } from '../../contract/errors.ts';
 import type { LiveTrackingConfig } from '../config.ts';
-import { batchSize, facesClassified, framesLocated, framesProcessed, stageSeconds } from '../metrics/metrics.ts';
+import { batchSize, facesClassified, facesFollowed, framesLocated, framesProcessed, stageSeconds } from '../metrics/metrics.ts';
 import { normalisedScores } from '../../contract/emotions.ts';
 import type { DetectorSpec } from '../pipeline/detect.ts';
 import type { ClassifiedFace, FrameAnalysis, FrameAnalyzer, FrameSource, RgbFrame, StreamContext } from '../pipeline/types.ts';
@@ -71,6 +71,12 @@ export class PipelineAnalyzer implements FrameAnalyzer {
     for (const [stage, ms] of Object.entries(timings)) stageSeconds.observe({ stage, source }, ms / 1000);
     framesProcessed.inc({ source });
     framesLocated.inc({ source, by: analysed.keyframe ?? 'tracking' });
+    if (!analysed.keyframe) {
+      // A face moved by its patch carries its anchor some steps on; one the crop detector found has a fresh anchor (or none).
+      const moved = analysed.faces.filter((face) => (face.anchor?.steps ?? 0) > 0).length;
+      facesFollowed.inc({ by: 'motion' }, moved);
+      facesFollowed.inc({ by: 'crop' }, analysed.faces.length - moved);
+    }
     facesClassified.inc({ source }, analysed.faces.length);
     // Without the batcher the worker classified this frame's faces as one batch.
     if (!batcher && analysed.faces.length > 0) batchSize.observe(analysed.faces.length);

@@ -42,6 +42,13 @@ export const framesLocated = new client.Counter({
   registers: [registry],
 });
 
+export const facesFollowed = new client.Counter({
+  name: 'moodwire_faces_followed_total',
+  help: 'Live faces followed from the previous frame, by how: motion (a patch match) or crop (the crop detector).',
+  labelNames: ['by'] as const,
+  registers: [registry],
+});
+
 export const batchQueueWaitSeconds = new client.Histogram({
   name: 'moodwire_batch_queue_wait_seconds',
   help: 'Time a face waits in the dynamic batcher before its batch runs (with CLASSIFY_BATCHING off: a frame waits for a worker).',
