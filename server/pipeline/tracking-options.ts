@@ -38,7 +38,7 @@ export interface TrackingOptions {
  * distance (median) of the detector's, the same label on 100% of faces; on groups-pan.mp4 (a zoom
  * over group photos, small faces) 100% / 97% / 79% matched 1 / 2 / 3 frames on, points within
  * 5-6%, labels the same on 91-92%. Two steps, then the crop detector again: on groups-pan the
- * labels' agreement with the accurate per-image path went from 88% to 85-85.5% for it.
+ * labels' agreement with the accurate per-image path went from 88% to 84.9-85.5% for it.
  */
 export const DEFAULT_TRACKING: TrackingOptions = {
   expand: 2,
