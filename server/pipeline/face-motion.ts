@@ -2,11 +2,11 @@
  * The cheap tracking step: where did a face move since the frame its detector last ran? A small
  * grey patch of the face, taken on that frame (the anchor), is matched against the new frame at
  * whole-cell shifts and three scales (zero-mean sum of absolute differences), refined to a
- * fraction of a cell and between the scales by parabolas through the best score and its neighbours. A fraction of a millisecond a face, where
- * the crop detector costs several: between two detector runs a face that kept its look moves its
- * anchor points by the shift and scale. A match that is poor (the face turned, left, or changed too much),
- * or whose best shift lies on the search border, is no step: the caller runs the crop detector.
- * Pure TypeScript, no tensors.
+ * fraction of a cell and between the scales by parabolas through the best score and its
+ * neighbours. Under a millisecond a face, where the crop detector costs several: between two
+ * detector runs a face that kept its look moves its anchor points by the shift and scale. A match
+ * that is poor (the face turned, left, or changed too much), or whose best shift lies on the
+ * search border, is no step: the caller runs the crop detector. Pure TypeScript, no tensors.
  */
 import type { Box, Point } from '../../contract/geometry.ts';
 import type { MotionOptions } from './tracking-options.ts';

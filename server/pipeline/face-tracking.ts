@@ -7,7 +7,7 @@
  * on the same frame, which is also how a face that left the picture is dropped.
  *
  * Cheaper still, for up to `motion.maxSteps` frames after the detector saw a face, the face is
- * moved by matching its grey patch from that frame (face-motion.ts): a fraction of a millisecond
+ * moved by matching its grey patch from that frame (face-motion.ts): under a millisecond
  * instead of the crop detector's several. A face whose patch no longer matches (it turned, changed,
  * left) goes to the crop detector on the same frame, as does every face after maxSteps steps.
  *
