@@ -39,7 +39,7 @@ export interface MotionEstimate {
 const SAMPLES = 3;
 
 /** The square a face's patch covers: centred on its detector box, the box's longer side. */
-export function patchSquare(region: Box): { x: number; y: number; size: number } {
+function patchSquare(region: Box): { x: number; y: number; size: number } {
   const size = Math.max(region.width, region.height);
   return { x: region.x + region.width / 2 - size / 2, y: region.y + region.height / 2 - size / 2, size };
 }
@@ -97,27 +97,13 @@ function matchAtScale(frame: RgbFrame, patch: MotionPatch, patchMean: number, sc
   const centreX = patch.x + patch.size / 2;
   const centreY = patch.y + patch.size / 2;
   const area = sampleCells(frame, centreX - (cells / 2 + reach) * cell, centreY - (cells / 2 + reach) * cell, cell, span);
-  const n = cells * cells;
   const side = 2 * reach + 1;
   const scores = new Float64Array(side * side);
   let best = 0;
   for (let sy = 0; sy < side; sy++) {
     for (let sx = 0; sx < side; sx++) {
-      // Zero-mean: a face that got lighter or darker still matches.
-      let mean = 0;
-      for (let r = 0; r < cells; r++) {
-        const o = (r + sy) * span + sx;
-        for (let c = 0; c < cells; c++) mean += area[o + c]!;
-      }
-      mean /= n;
-      let sad = 0;
-      for (let r = 0; r < cells; r++) {
-        const o = (r + sy) * span + sx;
-        const p = r * cells;
-        for (let c = 0; c < cells; c++) sad += Math.abs(area[o + c]! - mean - (patch.grey[p + c]! - patchMean));
-      }
       const k = sy * side + sx;
-      scores[k] = sad / n;
+      scores[k] = zeroMeanSad(area, sy * span + sx, span, patch.grey, patchMean, cells);
       if (scores[k]! < scores[best]!) best = k;
     }
   }
@@ -132,17 +118,28 @@ function matchAtScale(frame: RgbFrame, patch: MotionPatch, patchMean: number, sc
   // The error at the refined position: at whole-cell shifts, a scale whose grid happens to sit
   // half a cell off the face would lose to a wrong scale that sits better.
   const refined = sampleCells(frame, centreX + dx - (cells / 2) * cell, centreY + dy - (cells / 2) * cell, cell, cells);
-  return { dx, dy, sad: zeroMeanSad(refined, patch.grey, patchMean), onBorder };
+  return { dx, dy, sad: zeroMeanSad(refined, 0, cells, patch.grey, patchMean, cells), onBorder };
 }
 
-/** Mean absolute difference of two equally long grids after removing each one's mean. */
-function zeroMeanSad(values: Float32Array, grey: Uint8Array, greyMean: number): number {
+/**
+ * Mean absolute difference between the cells x cells window of `values` at `offset` (rows
+ * `stride` apart) and the patch, each without its mean: a face that got lighter or darker still
+ * matches.
+ */
+function zeroMeanSad(values: Float32Array, offset: number, stride: number, grey: Uint8Array, greyMean: number, cells: number): number {
   let mean = 0;
-  for (let i = 0; i < values.length; i++) mean += values[i]!;
-  mean /= values.length;
+  for (let r = 0; r < cells; r++) {
+    const o = offset + r * stride;
+    for (let c = 0; c < cells; c++) mean += values[o + c]!;
+  }
+  mean /= cells * cells;
   let sad = 0;
-  for (let i = 0; i < values.length; i++) sad += Math.abs(values[i]! - mean - (grey[i]! - greyMean));
-  return sad / values.length;
+  for (let r = 0; r < cells; r++) {
+    const o = offset + r * stride;
+    const p = r * cells;
+    for (let c = 0; c < cells; c++) sad += Math.abs(values[o + c]! - mean - (grey[p + c]! - greyMean));
+  }
+  return sad / (cells * cells);
 }
 
 /**
