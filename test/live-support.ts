@@ -21,7 +21,19 @@ export const referenceFaces = JSON.parse(readFileSync(path.join(repoRoot, 'test/
 export const photoNames = Object.keys(referenceFaces.photos);
 
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ PORT: '0', HOST: '127.0.0.1', MODEL_DIR: testModelDir, WORKERS: '2', LOG_LEVEL: 'silent', ...ffmpegEnv(), ...env });
+  // Tests send each frame as soon as the last is answered; on a fast machine tracked frames come
+  // back in well under 25 ms, past the default 40 events a second. The limit has its own test
+  // (security-limits), which sets it.
+  return loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MODEL_DIR: testModelDir,
+    WORKERS: '2',
+    LOG_LEVEL: 'silent',
+    SOCKET_EVENTS_PER_SECOND: '1000',
+    ...ffmpegEnv(),
+    ...env,
+  });
 }
 
 /** A server on an ephemeral port; its video data (sqlite, uploads) lives in a fresh temp folder. */
