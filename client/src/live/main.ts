@@ -118,6 +118,9 @@ socket.on('connect', () => {
 });
 socket.on('disconnect', (reason) => {
   setConnection('reconnecting', reason);
+  // Said at once: connect_error only comes after the first failed retry, and a "frames" message
+  // (e.g. the server refusing frames while it shuts down) would otherwise stay up meanwhile.
+  if (reason !== 'io client disconnect') error('The connection to the server was lost. Reconnecting by itself…', 'network');
   // socket.io does not retry by itself after a server-side disconnect (e.g. a server restart).
   if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 1000);
   joined = undefined;
@@ -395,6 +398,9 @@ async function captureOnce(): Promise<void> {
     if (ui.message.dataset.source === 'frames') clearMessage();
   } else if (answer.error.code === 'not_ready') {
     info('The server is still loading its models; frames will be analysed shortly.', 'frames');
+  } else if (answer.error.code === 'shutting_down') {
+    // A restart or a rolling update: the socket closes next, and the page reconnects by itself.
+    info('The server is shutting down; this page reconnects by itself when it is back.', 'network');
   } else if (answer.error.code === 'not_joined') {
     // A frame sent before this page left or joined another session is refused by design; only a
     // membership the server forgot (e.g. it restarted) calls for joining again.
